@@ -64,6 +64,7 @@ def init_params(problem: Problem, key: jax.Array, dtype=jnp.float64, scale: floa
     The bias starts at 0. With nonnegative features H starts at |H|.
     """
     scale = 1.0 / np.sqrt(problem.d) if scale is None else scale
+    scale = jnp.asarray(scale, dtype=dtype)  # a Python/numpy float would promote float32 under x64
     kW, kH = jax.random.split(key)
     W = scale * jax.random.normal(kW, (problem.K, problem.d), dtype=dtype)
     H = scale * jax.random.normal(kH, (problem.d, problem.N), dtype=dtype)

@@ -62,7 +62,7 @@ class SolverConfig(NamedTuple):
     """Static solver settings (hashable; part of the compiled function's identity).
 
     Attributes:
-        max_iters: iteration budget of the first-order phase.
+        max_iters: iteration budget of both phases together.
         gtol: relative stationarity tolerance; None means eps^(2/3) of the dtype.
         polish: run the Newton-CG phase (ignored for nonnegative features).
         newton_iters: iteration budget of the Newton phase.
@@ -233,7 +233,7 @@ class _NewtonState(NamedTuple):
     stalled: jax.Array
 
 
-def _newton_cg(x0, f0, g0, hyper, labels, *, loss, tol_abs_rel, cfg):
+def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
     """Phase 2: inexact Newton-CG with exact HVPs and an Armijo backtracking line search."""
     dtype = x0.W.dtype
     eps = jnp.finfo(dtype).eps
@@ -277,7 +277,8 @@ def _newton_cg(x0, f0, g0, hyper, labels, *, loss, tol_abs_rel, cfg):
                          jnp.asarray(0), jnp.asarray(0), jnp.asarray(False))
 
     def cond(s: _NewtonState):
-        return (s.it < cfg.newton_iters) & (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) & (
+        within = (s.it < cfg.newton_iters) & (s.it < budget)
+        return within & (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) & (
             ~s.stalled & jnp.isfinite(s.f) & jnp.isfinite(s.gnorm)
         )
 
@@ -349,8 +350,9 @@ def solve_arrays(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Arr
     ng2 = nf2 = jnp.asarray(0)
     stalled = stalled1
     if polish:
+        # max_iters bounds both phases together
         x, f, g, res, it2, ng2, nf2, nh, stalled2 = _newton_cg(
-            x, f, g, hyper, labels, loss=loss, tol_abs_rel=gtol, cfg=cfg)
+            x, f, g, hyper, labels, cfg.max_iters - it1, loss=loss, tol_abs_rel=gtol, cfg=cfg)
         stalled = stalled2
     finite = jnp.isfinite(f) & jnp.isfinite(res)
     converged = finite & (res <= gtol * (1.0 + jnp.abs(f)))
@@ -406,7 +408,7 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
         problem: the :class:`~ufm.spec.Problem`.
         seed: PRNG seed of the random start (``jax.random.key(seed)``).
         dtype: ``"float64"`` or ``"float32"``.
-        max_iters: first-order iteration budget.
+        max_iters: iteration budget (first-order plus Newton iterations).
         gtol: relative stationarity tolerance; default eps^(2/3) of ``dtype``.
         polish: run the Newton-CG phase after the first-order one.
         init: an explicit starting point instead of the seeded random one.
