@@ -31,3 +31,29 @@ def x64(enabled: bool = True):
 def eps(dtype: Any) -> float:
     """Machine epsilon of ``dtype``."""
     return float(np.finfo(dtype_of(dtype)).eps)
+
+
+def enable_compilation_cache() -> str | None:
+    """Let command-line entry points reuse compiled solvers across runs (JAX persistent cache).
+
+    Called by the ``python -m ufm.*`` mains only, never at import. The cache lives in
+    ``$UFM_JAX_CACHE`` or ``$XDG_CACHE_HOME/ufm/jax`` (default ``~/.cache/ufm/jax``);
+    ``UFM_JAX_CACHE=0`` disables it. A first run compiles in a few seconds; later runs of the same
+    shapes load in well under a second. Returns the directory used, or None.
+    """
+    import os
+
+    path = os.environ.get("UFM_JAX_CACHE")
+    if path == "0":
+        return None
+    if not path:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "ufm", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None  # an unwritable cache only costs compile time
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

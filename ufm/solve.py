@@ -240,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m ufm.solve``; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        from ufm.precision import x64
+        from ufm.precision import enable_compilation_cache, x64
+
+        enable_compilation_cache()
 
         with x64(args.dtype == "float64"):
             report, status = run(args)
