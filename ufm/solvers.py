@@ -398,7 +398,8 @@ def _compiled_solver(params0, hyper, labels, tol, problem: Problem, cfg: SolverC
 
 
 def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_iters: int = 20_000,
-             gtol: float | None = None, polish: bool = True, init: Params | None = None) -> SolveResult:
+             gtol: float | None = None, polish: bool = True, init: Params | None = None,
+             labels: np.ndarray | None = None) -> SolveResult:
     """Minimise the UFM objective of ``problem`` from a seeded random start.
 
     Float64 is enabled for the duration of the call when ``dtype="float64"`` (the default), and
@@ -412,6 +413,7 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
         gtol: relative stationarity tolerance; default eps^(2/3) of ``dtype``.
         polish: run the Newton-CG phase after the first-order one.
         init: an explicit starting point instead of the seeded random one.
+        labels: [N] labels overriding ``problem.labels()`` (e.g. noisy labels).
 
     Returns:
         A :class:`SolveResult`; check ``converged`` (a non-converged result says why in
@@ -430,7 +432,9 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
         else:
             params0 = Params(*(jnp.asarray(a, dtype=np_dtype) for a in init))
         hyper = Hyper(*(jnp.asarray(h, dtype=np_dtype) for h in problem.hyper(np_dtype)))
-        labels = jnp.asarray(problem.labels())
+        labels = jnp.asarray(problem.labels() if labels is None else labels, dtype=jnp.int32)
+        if labels.shape != (problem.N,):
+            raise ValueError(f"labels of shape {labels.shape}: expected ({problem.N},)")
         tol_arr = jnp.asarray(tol, dtype=np_dtype)
         compiled, compile_seconds = _compiled_solver(params0, hyper, labels, tol_arr, problem, cfg)
         timer = _Timer()
