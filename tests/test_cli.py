@@ -18,6 +18,7 @@ REPORT_KEYS = {
     "closed_form": {"available", "objective", "margin", "p_true", "w_norm_sq", "h_norm_sq", "regime"},
     "comparison": {"objective_gap", "gram_w_rel_err", "gram_h_rel_err", "logits_rel_err"},
     "nc": {"nc1", "nc2_w", "nc2_h", "nc3", "nc4"},
+    "certificate": {"lower_bound", "gap", "status"},
     "verdict": None,
     "versions": {"ufm", "jax", "jaxlib", "optax", "numpy", "scipy", "python"},
 }
@@ -59,11 +60,39 @@ def test_not_converged_exits_1_without_verdict(capsys):
     assert report["verdict"] == "not-converged" and report["solution"]["converged"] is False
 
 
-def test_no_closed_form_when_imbalanced(capsys):
+def test_imbalanced_is_certified_with_minority_report(capsys):
     status = main(["--classes", "3", "--per-class", "4,2,2", "--dim", "4", "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["closed_form"]["available"] is False and report["comparison"] is None
+    assert report["certificate"]["status"] == "certified"
+    # the gap is f − lower bound ≥ 0 up to round-off in evaluating both
+    assert -64 * 2.2e-16 <= report["certificate"]["gap"] <= 1e-8
+    assert report["verdict"] == "certified" and status == 0
+    assert report["imbalance"]["minority_classes"] == [1, 2]
+
+
+def test_d_below_k_minus_1_is_never_a_mismatch(capsys):
+    status = main(["--classes", "5", "--per-class", "2", "--dim", "2", "--json", "-"])
     report = json.loads(capsys.readouterr().out)
     assert report["closed_form"]["available"] is False
     assert report["verdict"] in ("no-closed-form", "certified") and status == 0
+
+
+def test_label_noise_reports_metrics_and_no_closed_form(capsys):
+    status = main([*SMALL, "--per-class", "5", "--label-noise", "0.25", "--noise-seed", "3",
+                   "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["closed_form"]["available"] is False and "label noise" in report["closed_form"]["reason"]
+    assert report["label_noise"]["flipped"] == 5 and report["problem"]["noise_seed"] == 3
+    assert report["verdict"] in ("certified", "no-closed-form") and status == 0
+
+
+def test_nonnegative_features_verified_against_b7(capsys):
+    status = main([*SMALL, "--features", "nonnegative", "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["problem"]["features"] == "nonnegative"
+    assert report["certificate"]["status"] == "unavailable"
+    assert report["verdict"] == "verified" and status == 0
 
 
 BAD = [
@@ -87,6 +116,10 @@ BAD = [
     (["--save", "/proc/forbidden.npz"], "--save /proc/forbidden.npz"),
     (["--max-iters", "0"], "--max-iters 0"),
     (["--bogus"], "--bogus"),
+    (["--label-noise", "1.0"], "--label-noise 1.0"),
+    (["--label-noise", "-0.1"], "--label-noise -0.1"),
+    (["--noise-seed", "-3"], "--noise-seed -3"),
+    (["--features", "relu"], "--features relu"),
 ]
 
 

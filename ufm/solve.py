@@ -25,7 +25,8 @@ FLAG_OF = {
     "classes": "--classes", "per_class": "--per-class", "dim": "--dim", "loss": "--loss",
     "lambda_w": "--lambda-w", "lambda_h": "--lambda-h", "lambda_b": "--lambda-b",
     "alpha": "--alpha", "gamma": "--gamma", "target_scale": "--target-scale",
-    "features": "--features", "bias": "--no-bias",
+    "features": "--features", "bias": "--no-bias", "label_noise": "--label-noise",
+    "noise_seed": "--noise-seed",
 }
 DEFAULTS = dict(loss="ce", classes=10, per_class="20", dim=32, lambda_w=5e-4, lambda_h=5e-4,
                 lambda_b=5e-4, alpha=0.1, gamma=3.0, target_scale=1.0)
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"focal γ >= 0 for fl (default {DEFAULTS['gamma']})")
     p.add_argument("--target-scale", type=_number, default=None,
                    help=f"MSE target scale s > 0 (default {DEFAULTS['target_scale']})")
+    p.add_argument("--features", default="free",
+                   help="free, or nonnegative (H >= 0, ReLU features; theory.md b.7)")
+    p.add_argument("--label-noise", type=_number, default=0.0,
+                   help="fraction η in [0,1) of labels flipped uniformly to another class")
+    p.add_argument("--noise-seed", type=_integer, default=0, help="seed of the label flips")
     p.add_argument("--seed", type=_integer, default=0, help="seed of the random start")
     p.add_argument("--dtype", default="float64", help="float64 or float32")
     p.add_argument("--max-iters", type=_integer, default=20_000, help="iteration budget (accelerated-gradient plus Newton)")
@@ -118,7 +124,7 @@ def problem_from_args(args: argparse.Namespace):
         classes = len(per_class) if isinstance(per_class, tuple) else DEFAULTS["classes"]
     kwargs: dict[str, Any] = dict(
         classes=classes, per_class=per_class, dim=args.dim, loss=loss, lambda_w=args.lambda_w,
-        lambda_h=args.lambda_h, bias=not args.no_bias,
+        lambda_h=args.lambda_h, bias=not args.no_bias, features=args.features,
         lambda_b=0.0 if args.no_bias else (DEFAULTS["lambda_b"] if args.lambda_b is None
                                             else args.lambda_b),
     )
@@ -145,6 +151,10 @@ def _validate_run_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-iters {args.max_iters}: expected an integer >= 1")
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed}: expected an integer >= 0")
+    if not (math.isfinite(args.label_noise) and 0 <= args.label_noise < 1):
+        raise UsageError(f"--label-noise {args.label_noise}: expected a number in [0, 1)")
+    if args.noise_seed < 0:
+        raise UsageError(f"--noise-seed {args.noise_seed}: expected an integer >= 0")
     for flag, path in (("--json", args.json), ("--save", args.save)):
         if path is None:
             continue
@@ -188,6 +198,19 @@ def summary(report: dict[str, Any]) -> str:
                      f"   logits {_fmt(cmp['logits_rel_err'], '.1e')}   (relative, tolerance {tol['gram_rtol']:.1e})")
     else:
         lines.append(f"closed     no closed form: {cf['reason']}")
+    cert = report.get("certificate")
+    if cert:
+        lines.append(f"certificate {cert['status']}: lower bound {_fmt(cert.get('lower_bound'), '.15g')}, "
+                     f"gap {_fmt(cert.get('gap'), '.2e')}  [{cert.get('reason')}]")
+    if "imbalance" in report:
+        im = report["imbalance"]
+        lines.append(f"imbalance  minority angle {_fmt(im.get('minority_angle_deg'), '.4g')}°, "
+                     f"minority ‖w‖ {_fmt(im.get('minority_norm'), '.4g')}, majority ‖w‖ "
+                     f"{_fmt(im.get('majority_norm'), '.4g')}")
+    if "label_noise" in report:
+        ln = report["label_noise"]
+        lines.append(f"noise      η = {ln['eta']:g} ({ln['flipped']} flipped): dilation "
+                     f"{_fmt(ln.get('dilation'), '.3e')}, memorization {_fmt(ln.get('memorization'), '.3e')}")
     nc = report["nc"]
     lines.append("NC         " + "   ".join(f"{k.upper()} {_fmt(nc.get(k), '.1e')}"
                                            for k in ("nc1", "nc2_w", "nc2_h", "nc3", "nc4")))
@@ -196,7 +219,8 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"Hessian    λ_max {_fmt(h.get('lambda_max'), '.6e')}   λ_min⁺ "
                      f"{_fmt(h.get('lambda_min_nonzero'), '.6e')}   zero modes {h.get('zero_modes')} "
                      f"(expected {h.get('zero_modes_expected')})   κ_full {_fmt(h.get('kappa_full'), '.4g')}")
-    lines.append(f"verdict    {report['verdict'].upper()}")
+    lines.append(f"verdict    {report['verdict'].upper()}"
+                 + (f" ({cmp['mismatch']})" if cmp and cmp.get("mismatch") else ""))
     return "\n".join(lines)
 
 
@@ -209,14 +233,29 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     problem = problem_from_args(args)
     _validate_run_flags(args)
     started = time.perf_counter()
-    result = minimize(problem, seed=args.seed, dtype=args.dtype, max_iters=args.max_iters)
-    checks = verify(problem, result)
+    labels = None
+    if args.label_noise > 0:
+        from ufm.noise import flip_labels
+
+        labels = flip_labels(problem.labels(), problem.K, args.label_noise, args.noise_seed)
+    result = minimize(problem, seed=args.seed, dtype=args.dtype, max_iters=args.max_iters,
+                      labels=labels)
+    checks = verify(problem, result, labels)
     report: dict[str, Any] = {
         "problem": {**problem.to_dict(), "dtype": args.dtype, "seed": args.seed,
-                    "max_iters": args.max_iters},
+                    "max_iters": args.max_iters, "label_noise": args.label_noise,
+                    "noise_seed": args.noise_seed},
         "solution": result.to_dict(),
         **checks,
     }
+    if labels is not None:
+        from ufm.noise import noise_report
+
+        report["label_noise"] = noise_report(problem, result.params, problem.labels(), labels)
+    if not problem.balanced:
+        from ufm.imbalance import minority_report
+
+        report["imbalance"] = minority_report(problem, result.params)
     if args.hessian:
         from ufm.conditioning import hessian_report
 

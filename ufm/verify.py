@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ufm.certificate import certificate
 from ufm.closed_form import ClosedForm, closed_form, minimiser
 from ufm.metrics import nc_metrics
 from ufm.objective import Params, objective
@@ -38,7 +39,7 @@ from ufm.precision import dtype_of, x64
 from ufm.solvers import SolveResult
 from ufm.spec import Hyper, Problem
 
-VERDICTS = ("verified", "mismatch", "not-converged", "no-closed-form")
+VERDICTS = ("verified", "mismatch", "not-converged", "no-closed-form", "certified")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +75,14 @@ def gram_relative_error(A: np.ndarray, B: np.ndarray, block: int = 512) -> float
     return float(np.sqrt(err2 / ref2)) if ref2 > 0 else float(np.sqrt(err2))
 
 
-def objective_f64(problem: Problem, params: Params) -> float:
-    """f(W, H, b) evaluated in float64."""
+def objective_f64(problem: Problem, params: Params, labels: np.ndarray | None = None) -> float:
+    """f(W, H, b) evaluated in float64 (with ``labels`` overriding ``problem.labels()``)."""
+    labels = problem.labels() if labels is None else labels
     with x64():
         hyper = Hyper(*(jnp.asarray(h, jnp.float64) for h in problem.hyper(np.float64)))
         p64 = Params(*(jnp.asarray(a, jnp.float64) for a in params))
         value = jax.jit(objective, static_argnames="loss")(
-            p64, hyper, jnp.asarray(problem.labels()), loss=problem.loss
+            p64, hyper, jnp.asarray(labels, dtype=jnp.int32), loss=problem.loss
         )
         return float(value)
 
@@ -107,36 +109,67 @@ def compare(problem: Problem, params: Params, cf: ClosedForm, f_value: float) ->
     }
 
 
+def explain_mismatch(comparison: dict[str, float], tol: Tolerances, f_star: float) -> str | None:
+    """Which way a mismatch points: a value above f* is a stationary point that is not the global
+    minimiser (try other seeds); a value below f* would refute the closed form."""
+    gap = comparison["objective_gap"]
+    if gap > tol.objective_rtol * abs(f_star):
+        return "above f*: the solver stopped at a stationary point that is not the global minimiser"
+    if gap < -tol.objective_rtol * abs(f_star):
+        return "below f*: the numerical value beats the closed form, which is then not the minimum"
+    return "same value, different point: the minimiser differs from the closed-form one"
+
+
 def decide(converged: bool, cf: ClosedForm, comparison: dict[str, float] | None,
-           tol: Tolerances) -> str:
-    """One of :data:`VERDICTS`. A verdict about the closed form is given only to converged runs."""
+           tol: Tolerances, certificate_status: str | None = None) -> str:
+    """One of :data:`VERDICTS`. A verdict is given only to converged runs.
+
+    With a closed form: ``verified`` or ``mismatch``. Without one: ``certified`` when the duality
+    certificate closes (:mod:`ufm.certificate`), else ``no-closed-form``; a run is never called a
+    mismatch because a formula does not apply.
+    """
     if not converged:
         return "not-converged"
     if not cf.available or comparison is None:
-        return "no-closed-form"
+        return "certified" if certificate_status == "certified" else "no-closed-form"
     ok = comparison["objective_rel_err"] <= tol.objective_rtol and all(
         comparison[k] <= tol.gram_rtol for k in ("gram_w_rel_err", "gram_h_rel_err", "logits_rel_err")
     )
     return "verified" if ok else "mismatch"
 
 
-def verify(problem: Problem, result: SolveResult) -> dict[str, Any]:
-    """Closed form, comparison, NC metrics and verdict for a solve of ``problem``.
+def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = None) -> dict[str, Any]:
+    """Closed form, comparison, certificate, NC metrics and verdict for a solve of ``problem``.
+
+    ``labels`` (e.g. noisy labels) override ``problem.labels()``; the closed form then does not
+    apply (it is derived for the clean balanced labels) and only the certificate can vouch.
 
     Returns a dict with keys ``closed_form``, ``comparison`` (None without a closed form),
-    ``nc``, ``tolerances``, ``verdict``.
+    ``certificate``, ``objective_f64``, ``nc``, ``tolerances``, ``verdict``.
     """
+    clean = labels is None or np.array_equal(labels, problem.labels())
+    labels = problem.labels() if labels is None else np.asarray(labels)
     cf = closed_form(problem)
+    if not clean:
+        cf = dataclasses.replace(
+            cf, available=False, reason="label noise: the closed form assumes the clean labels",
+            regime=None, margin=None, p_true=None, w_norm_sq=None, h_norm_sq=None, objective=None,
+            bias=None, bias_unique=None, mean_logit=None, class_logits=None)
     tol = Tolerances.for_dtype(result.dtype)
-    f64 = objective_f64(problem, result.params)
+    f64 = objective_f64(problem, result.params, labels)
     comparison = compare(problem, result.params, cf, f64) if cf.available else None
+    cert = certificate(problem, result.params, labels)
     W, H, b = result.params
-    nc = nc_metrics(W, H, b, problem.labels(), problem.K)
+    nc = nc_metrics(W, H, b, labels, problem.K)
+    verdict = decide(result.converged, cf, comparison, tol, cert["status"])
+    if verdict == "mismatch":
+        comparison["mismatch"] = explain_mismatch(comparison, tol, float(cf.objective))
     return {
         "closed_form": cf.to_dict(),
         "comparison": comparison,
+        "certificate": cert,
         "objective_f64": f64,
         "nc": nc,
         "tolerances": {**dataclasses.asdict(tol), "gtol": result.gtol},
-        "verdict": decide(result.converged, cf, comparison, tol),
+        "verdict": verdict,
     }
