@@ -139,3 +139,18 @@ def test_real_process_exit_status_and_no_traceback(argv, status):
                           env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_hessian_report_matches_theory_worked_example(capsys):
+    """theory.md c.2 worked example: K=4, d=5, n=3, λ=5e-3, λ_b=0, CE: λ_min⁺ = 0.0026381895,
+    λ_max = 0.0506929590 (quoted to 10 decimals), 10 zero modes."""
+    argv = ["--classes", "4", "--per-class", "3", "--dim", "5", "--lambda-w", "5e-3",
+            "--lambda-h", "5e-3", "--lambda-b", "0", "--hessian", "--json", "-"]
+    assert main(argv) == 0
+    h = json.loads(capsys.readouterr().out)["hessian"]
+    assert h["zero_modes"] == h["zero_modes_expected"] == 10
+    assert abs(h["lambda_min_nonzero"] - 0.0026381895) <= 5e-11
+    assert abs(h["lambda_max"] - 0.0506929590) <= 5e-11
+    assert h["spectrum_rel_err"] <= 1e-10
+    for key in ("kappa_full", "kappa_logit", "kappa_scale", "kappa_features"):
+        assert abs(h[key] - h["closed_form"][key]) <= 1e-10 * h["closed_form"][key]
