@@ -286,16 +286,7 @@ def check_conditioning(data):
         assert len(grid) == len(data["map"]["alpha"]) and len(grid[0]) == len(data["map"]["lam"]), k
 
 
-# theory.md c.2 worked example (K = 4, d = 5, n = 3, λ_W = λ_H = 5e-3, λ_b = 0):
-# (value, multiplicity)
-C2_EXAMPLE = {
-    "ce": [(0, 10), (0.0026381895, 3), (0.005, 23), (0.01, 12), (0.0109033587, 16),
-           (0.0118067175, 2), (0.0148937378, 3), (0.0218067175, 3), (0.0279999400, 8),
-           (0.0459998799, 1), (0.0506929590, 3)],
-    "ls": [(0, 10), (0.0033046225, 3), (0.005, 23), (0.01, 12), (0.0209599081, 16),
-           (0.0319198162, 2), (0.0419011194, 3), (0.0419198162, 3), (0.0623930576, 8),
-           (0.1147861152, 1), (0.1395176889, 3)],
-}
+from reference import C2_WORKED_EXAMPLE as C2_EXAMPLE  # noqa: E402  (theory.md c.2)
 
 
 def check_spectrum(data):

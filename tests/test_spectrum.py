@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from reference import C2_WORKED_EXAMPLE
 import pytest
 import scipy.optimize
 from hypothesis import given
@@ -120,14 +121,7 @@ def test_m4_formula_equals_the_compressed_class_mean_block(loss, kw, K):
 
 def test_worked_example_of_theory_c2():
     """K = 4, d = 5, n = 3, λ_W = λ_H = 5e-3, λ_b = 0: the values of theory.md c.2 (10 decimals)."""
-    quoted = {
-        "ce": [(0, 10), (0.0026381895, 3), (0.005, 23), (0.01, 12), (0.0109033587, 16),
-               (0.0118067175, 2), (0.0148937378, 3), (0.0218067175, 3), (0.0279999400, 8),
-               (0.0459998799, 1), (0.0506929590, 3)],
-        "ls": [(0, 10), (0.0033046225, 3), (0.005, 23), (0.01, 12), (0.0209599081, 16),
-               (0.0319198162, 2), (0.0419011194, 3), (0.0419198162, 3), (0.0623930576, 8),
-               (0.1147861152, 1), (0.1395176889, 3)],
-    }
+    quoted = C2_WORKED_EXAMPLE
     for loss, alpha in (("ce", 0.0), ("ls", 0.1)):
         problem = Problem(4, 3, 5, loss=loss, alpha=alpha, lambda_w=5e-3, lambda_h=5e-3,
                           lambda_b=0.0)
