@@ -106,3 +106,7 @@ def test_bad_arguments():
         minimize(Problem(3, 2, 3), max_iters=0)
     with pytest.raises(ValueError, match="gtol=-1"):
         minimize(Problem(3, 2, 3), gtol=-1.0)
+    with pytest.raises(ValueError, match=r"integers in \[0, 2\]"):
+        minimize(Problem(3, 2, 3), labels=np.array([0, 0, 1, 1, 2, 3]))
+    with pytest.raises(ValueError, match=r"expected \(6,\)"):
+        minimize(Problem(3, 2, 3), labels=np.array([0, 1, 2]))

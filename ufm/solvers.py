@@ -432,9 +432,14 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
         else:
             params0 = Params(*(jnp.asarray(a, dtype=np_dtype) for a in init))
         hyper = Hyper(*(jnp.asarray(h, dtype=np_dtype) for h in problem.hyper(np_dtype)))
+        if labels is not None:
+            given = np.asarray(labels)
+            if (given.shape != (problem.N,) or not np.issubdtype(given.dtype, np.integer)
+                    or given.min() < 0 or given.max() >= problem.K):
+                # JAX indexing would clamp an out-of-range label silently: refuse it here
+                raise ValueError(f"labels of shape {given.shape} and dtype {given.dtype}: expected "
+                                 f"({problem.N},) integers in [0, {problem.K - 1}]")
         labels = jnp.asarray(problem.labels() if labels is None else labels, dtype=jnp.int32)
-        if labels.shape != (problem.N,):
-            raise ValueError(f"labels of shape {labels.shape}: expected ({problem.N},)")
         tol_arr = jnp.asarray(tol, dtype=np_dtype)
         compiled, compile_seconds = _compiled_solver(params0, hyper, labels, tol_arr, problem, cfg)
         timer = _Timer()
