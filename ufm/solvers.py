@@ -181,11 +181,15 @@ def _accelerated_gradient(params0, hyper, labels, *, loss, nonnegative, tol_abs_
 
         def trial(L):
             x_new = _project(otu.tree_add_scale(s.y, -1.0 / L, s.g_y), nonnegative)
-            d = otu.tree_sub(x_new, s.y)
-            # sufficient decrease for the (projected) gradient step: f ≤ f_y + <g,d> + L/2‖d‖²
-            bound = s.f_y + otu.tree_vdot(s.g_y, d) + 0.5 * L * otu.tree_vdot(d, d) + slack
+            # sufficient decrease for the (projected) gradient step: f ≤ f_y + <g,d> + L/2‖d‖²,
+            # d = x_new − y; without projection d = −g/L and the bound is f_y − ‖g‖²/(2L)
+            if nonnegative:
+                d = otu.tree_sub(x_new, s.y)
+                model = otu.tree_vdot(s.g_y, d) + 0.5 * L * otu.tree_vdot(d, d)
+            else:
+                model = -0.5 * g2 / L
             f_new = f(x_new)
-            return x_new, f_new, (f_new <= bound) & jnp.isfinite(f_new)
+            return x_new, f_new, (f_new <= s.f_y + model + slack) & jnp.isfinite(f_new)
 
         def bt_cond(c):
             _, _, ok, k, _ = c
@@ -201,7 +205,6 @@ def _accelerated_gradient(params0, hyper, labels, *, loss, nonnegative, tol_abs_
         x_new, f_new, ok = trial(L_try)
         L, f_new, ok, k, x_new = jax.lax.while_loop(bt_cond, bt_body, (L_try, f_new, ok, 0, x_new))
         stalled = ~ok
-        del g2
         # adaptive restart: objective went up, or momentum points against the gradient
         step = otu.tree_sub(x_new, s.x)
         restart = (f_new > s.f_x) | (otu.tree_vdot(s.g_y, step) > 0)
