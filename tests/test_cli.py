@@ -154,3 +154,17 @@ def test_hessian_report_matches_theory_worked_example(capsys):
     assert h["spectrum_rel_err"] <= 1e-10
     for key in ("kappa_full", "kappa_logit", "kappa_scale", "kappa_features"):
         assert abs(h[key] - h["closed_form"][key]) <= 1e-10 * h["closed_form"][key]
+
+
+def test_maxsup_zero_regime_is_verified_through_the_certificate(capsys):
+    """At MaxSup's zero-regime minimiser (a kink of max z) ‖∇f‖ cannot vanish; the duality gap
+    closes instead, which proves optimality: the verdict is earned by the certificate."""
+    argv = ["--loss", "maxsup", "--classes", "4", "--per-class", "3", "--dim", "4",
+            "--lambda-w", "0.3", "--lambda-h", "0.3", "--json", "-"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["solution"]["converged"] is False
+    assert report["optimality_basis"] == "duality gap"
+    assert report["certificate"]["status"] == "certified"
+    assert report["closed_form"]["regime"] == "zero" and report["verdict"] == "verified"
+    assert report["nc"]["nc1"] is None and "zero regime" in report["nc"]["undefined"]

@@ -145,7 +145,9 @@ def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = No
     apply (it is derived for the clean balanced labels) and only the certificate can vouch.
 
     Returns a dict with keys ``closed_form``, ``comparison`` (None without a closed form),
-    ``certificate``, ``objective_f64``, ``nc``, ``tolerances``, ``verdict``.
+    ``certificate``, ``objective_f64``, ``nc``, ``tolerances``, ``optimality_basis``
+    (``"gradient"``, ``"duality gap"`` or None when optimality is not established) and
+    ``verdict``.
     """
     clean = labels is None or np.array_equal(labels, problem.labels())
     labels = problem.labels() if labels is None else np.asarray(labels)
@@ -161,7 +163,19 @@ def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = No
     cert = certificate(problem, result.params, labels)
     W, H, b = result.params
     nc = nc_metrics(W, H, b, labels, problem.K)
-    verdict = decide(result.converged, cf, comparison, tol, cert["status"])
+    if cf.available and cf.regime == "zero":
+        # W = H = 0 at the minimiser: the scale-free NC metrics become ratios of round-off
+        nc = {key: None for key in nc} | {"undefined": "zero regime: W = H = 0 at the minimiser"}
+    # Optimality is established either by the gradient test (stationarity) or, where ∇f cannot
+    # vanish (MaxSup's kinks where logits tie), by a closed duality gap: f − f* ≤ gap is then
+    # proved. Anything else is not converged and gets no verdict.
+    if result.converged:
+        basis = "gradient"
+    elif cert["status"] == "certified" and np.isfinite(result.objective):
+        basis = "duality gap"
+    else:
+        basis = None
+    verdict = decide(basis is not None, cf, comparison, tol, cert["status"])
     if verdict == "mismatch":
         comparison["mismatch"] = explain_mismatch(comparison, tol, float(cf.objective))
     return {
@@ -171,5 +185,6 @@ def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = No
         "objective_f64": f64,
         "nc": nc,
         "tolerances": {**dataclasses.asdict(tol), "gtol": result.gtol},
+        "optimality_basis": basis,
         "verdict": verdict,
     }
