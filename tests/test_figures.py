@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 import pytest
+from reference import C2_WORKED_EXAMPLE as C2_EXAMPLE  # theory.md c.2
 
 from ufm.closed_form import closed_form
 from ufm.figures import FIGURES, _progress, available, load, make
@@ -286,7 +287,6 @@ def check_conditioning(data):
         assert len(grid) == len(data["map"]["alpha"]) and len(grid[0]) == len(data["map"]["lam"]), k
 
 
-from reference import C2_WORKED_EXAMPLE as C2_EXAMPLE  # noqa: E402  (theory.md c.2)
 
 
 def check_spectrum(data):
