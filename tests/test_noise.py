@@ -14,7 +14,6 @@ from ufm.noise import (
     check_eta,
     dilation_curve,
     flip_labels,
-    minimize_with_labels,
     noise_report,
     solve_limited,
 )
@@ -100,7 +99,7 @@ def noisy_problem():
 
 def test_plain_ufm_memorizes_perfectly_and_is_certified(noisy_problem):
     problem, true, noisy = noisy_problem
-    result = minimize_with_labels(problem, noisy, seed=0)
+    result = minimize(problem, seed=0, labels=noisy)
     assert result.converged
     cert = certificate(problem, result.params, labels=noisy)
     assert cert["status"] == "certified" and cert["gap"] <= 1e-8
@@ -114,9 +113,9 @@ def test_plain_ufm_memorizes_perfectly_and_is_certified(noisy_problem):
     assert abs(rep["memorization"]) <= TOL.gram_rtol * scale
 
 
-def test_minimize_with_own_labels_is_minimize(noisy_problem):
+def test_explicit_clean_labels_equal_the_default(noisy_problem):
     problem, true, _ = noisy_problem
-    a = minimize_with_labels(problem, true, seed=2)
+    a = minimize(problem, seed=2, labels=true)
     b = minimize(problem, seed=2)
     assert a.objective == b.objective and np.array_equal(a.params.W, b.params.W)
 
@@ -159,7 +158,7 @@ def test_limited_model_dilates_under_noise(noisy_problem):
     problem, true, noisy = noisy_problem
     sol = solve_limited(problem, true, noisy, seed=0)
     assert sol["converged"]
-    plain = minimize_with_labels(problem, noisy, seed=0)
+    plain = minimize(problem, seed=0, labels=noisy)
     # the model restricts H, so its minimum is above the plain UFM's; limited memorization
     assert sol["objective"] > plain.objective + 1e-3
     has_noise = np.bincount(true[noisy != true], minlength=4) > 0

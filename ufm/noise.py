@@ -62,7 +62,7 @@ from ufm.metrics import dilation as dilation_metric
 from ufm.metrics import memorization as memorization_metric
 from ufm.objective import Params, init_params, objective
 from ufm.precision import x64
-from ufm.solvers import SolveResult, minimize
+from ufm.solvers import minimize
 from ufm.spec import Hyper, Problem, ProblemError
 
 
@@ -164,18 +164,6 @@ def noise_report(problem: Problem, params: Params, true_labels: Any,
         "relative_dilation": dil / sep_c if sep_c > 0 else math.nan,
         "relative_memorization": mem / sep_m if sep_m > 0 else math.nan,
     }
-
-
-# ----------------------------------------------------------------- model 1: plain UFM, noisy labels
-def minimize_with_labels(problem: Problem, labels: Any, *, seed: int = 0, dtype: str = "float64",
-                         max_iters: int = 20_000, gtol: float | None = None,
-                         polish: bool = True) -> SolveResult:
-    """The plain UFM on ``labels`` (model 1): :func:`ufm.solvers.minimize` with ``labels=``,
-    after checking that they are integers in [0, K) of shape (N,)."""
-    y = np.asarray(labels)
-    _check_label_array("labels", y, problem.N, problem.K)
-    return minimize(problem, seed=seed, dtype=dtype, max_iters=max_iters, gtol=gtol,
-                    polish=polish, labels=y)
 
 
 # ----------------------------------------------------------------- model 2: limited expressivity
@@ -405,7 +393,7 @@ def dilation_curve(K: int = 4, n: int = 25, dim: int = 4, etas: Any = (0.0, 0.05
                 sol = solve_limited(problem, true, noisy, seed=seed, restarts=restarts)
                 params, radius, conv = sol["params"], float(np.mean(sol["radii"])), sol["converged"]
             else:
-                res = minimize_with_labels(problem, noisy, seed=seed)
+                res = minimize(problem, seed=seed, labels=noisy)  # model 1: plain UFM, noisy labels
                 params, radius, conv = res.params, math.nan, res.converged
             rep = noise_report(problem, params, true, noisy)
             for k in ("dilation", "relative_dilation", "memorization", "relative_memorization"):
