@@ -99,7 +99,17 @@ BAD = [
     (["--classes", "1"], "--classes 1"),
     (["--per-class", "0"], "--per-class 0"),
     (["--dim", "0"], "--dim 0"),
-    (["--lambda-w", "-1e-3"], "--lambda-w -0.001"),
+    (["--lambda-w", "-1e-3"], "--lambda-w -1e-3"),  # echoed as typed
+    (["--lambda-w", "-inf"], "--lambda-w -inf"),
+    (["--lambda-w", "1e-400"], "--lambda-w 1e-400"),  # underflows to 0: named as typed
+    (["--classes", "3", "--per-class", "5,0,5"], "--per-class 5,0,5"),
+    (["--classes", "3", "--per-class", "-1,3,3"], "--per-class -1,3,3"),
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999"),
+    (["--max-iters", "99999999999999999999"], "--max-iters 99999999999999999999"),
+    (["--dim", "99999999999999999999"], "--dim 99999999999999999999"),
+    (["--classes", "100000000", "--per-class", "1", "--dim", "1"], "--classes 100000000"),
+    (["--classes", "3", "--per-class", "2", "--dim", "2", "--label-noise", "0.9"],
+     "--label-noise 0.9"),  # empties a class
     (["--lambda-h", "nan"], "--lambda-h nan"),
     (["--lambda-b", "-1"], "--lambda-b -1"),
     (["--loss", "ls", "--alpha", "1.0"], "--alpha 1.0"),

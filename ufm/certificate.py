@@ -54,10 +54,10 @@ close). Rules used here, each proved:
 **Status** (the threshold ``rtol`` is a parameter, default 1e-8):
 
 * ``"unavailable"``: focal loss (not convex in the logits, theory.md h); nonnegative features
-  (H ≥ 0 breaks the nuclear-norm reformulation: the free-feature bound stays valid but is strictly
-  below the b.7 minimum, β₊ > β, so it can never close); or a dual point outside the conjugate's
+  (H ≥ 0 breaks the nuclear-norm reformulation: the free-feature bound stays valid but is
+  below the b.7 minimum whenever the features collapse, β₊ > β, so it cannot certify); or a dual point outside the conjugate's
   domain. ``lower_bound`` and ``gap`` are then None.
-* ``"certified"``: gap ≤ rtol·max(1, |f|). Then f − f* ≤ gap: the point is a global minimiser to
+* ``"certified"``: gap ≤ rtol (absolute). Then f − f* ≤ gap: the point is a global minimiser to
   that accuracy, whatever d (the bound is valid for every d).
 * ``"not-tight"``: the gap is larger. ``relaxation_exact`` says why it may be: False when d is
   below the rank of the convex solution (the gap cannot close; not evidence of a bad solution),
@@ -70,14 +70,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 from scipy.special import softmax, xlogy
 
 from ufm.closed_form import closed_form
-from ufm.objective import Params, objective
-from ufm.precision import x64
-from ufm.spec import Hyper, Problem
+from ufm.objective import Params, value_and_stationarity_f64
+from ufm.spec import Problem
 
 STATUSES = ("certified", "not-tight", "unavailable")
 DEFAULT_RTOL = 1e-8
@@ -111,14 +109,12 @@ def _check_params(problem: Problem, params: Params) -> Params:
 def objective_value(problem: Problem, params: Params, labels: Any = None) -> float:
     """f(W, H, b) of theory.md a.1 in float64, with ``labels`` (default ``problem.labels()``).
 
-    Evaluates :func:`ufm.objective.objective` (the single definition of the objective).
+    Evaluates :func:`ufm.objective.value_and_stationarity_f64` (the single definition of the
+    objective, compiled once per shape).
     """
     y = _check_labels(problem, labels)
     p = _check_params(problem, params)
-    with x64():
-        hyper = Hyper(*(jnp.asarray(h, jnp.float64) for h in problem.hyper(np.float64)))
-        value = objective(Params(*(jnp.asarray(a) for a in p)), hyper, jnp.asarray(y), problem.loss)
-        return float(value)
+    return value_and_stationarity_f64(problem, p, y)[0]
 
 
 def convex_rank(problem: Problem, labels: Any = None) -> tuple[int | None, bool | None, str]:
@@ -225,14 +221,14 @@ def certificate(problem: Problem, params: Params, labels: Any = None, *,
         params: a point (W [K,d], H [d,N], b [K] or [0]); any dtype, evaluated in float64.
         labels: the labels that define the loss, [N] integers (for label noise: the observed
             noisy labels); default ``problem.labels()``.
-        rtol: certification threshold: ``"certified"`` iff gap ≤ rtol·max(1, |f|).
+        rtol: certification threshold: ``"certified"`` iff gap ≤ rtol (absolute, issue 6).
 
     Returns:
         dict with ``lower_bound`` (D(Λ), a lower bound on the global minimum f*, or None),
         ``gap`` (f − D, or None), ``status`` (one of :data:`STATUSES`), ``reason``,
         ``objective`` (f in float64), ``dual_norm`` (‖G‖₂ of the (centred) gradient matrix),
         ``mu`` (sqrt(λ_Wλ_H)), ``dual_scale`` (t), ``convex_rank`` and ``relaxation_exact``
-        (see :func:`convex_rank`), ``threshold`` (rtol·max(1, |f|)), ``bound_loss`` ("ls" for
+        (see :func:`convex_rank`), ``threshold`` (rtol), ``bound_loss`` ("ls" for
         MaxSup, else the loss).
     """
     if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol >= 0):
@@ -244,15 +240,19 @@ def certificate(problem: Problem, params: Params, labels: Any = None, *,
         "lower_bound": None, "gap": None, "status": "unavailable", "reason": None,
         "objective": f, "dual_norm": None, "mu": math.sqrt(problem.lambda_w * problem.lambda_h),
         "dual_scale": None, "convex_rank": None, "relaxation_exact": None,
-        "threshold": rtol * max(1.0, abs(f)),
+        "threshold": rtol,
         "bound_loss": "ls" if problem.loss == "maxsup" else problem.loss,
     }
+    if not all(np.all(np.isfinite(a)) for a in p):
+        out["reason"] = "the point is not finite: no certificate"
+        return out
     if problem.loss == "fl":
         out["reason"] = "focal loss is not convex in the logits: no certificate (theory.md h)"
         return out
     if problem.features == "nonnegative":
         out["reason"] = ("nonnegative features: H >= 0 breaks the nuclear-norm reformulation of "
-                         "theory.md h; the free-feature bound is strictly below the b.7 minimum")
+                         "theory.md h; the free-feature bound stays valid but is below the b.7 "
+                         "minimum whenever the features collapse (β₊ > β), so it cannot certify")
         return out
     U = p.W @ p.H + (p.b[:, None] if problem.bias else 0.0)
     dual = _dual_bound(problem, U, y)

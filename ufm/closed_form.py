@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -193,12 +194,19 @@ def _fl_margin(K: int, beta: float, gamma: float) -> float:
 
 
 def margin_and_regime(
-    loss: str, *, K: int, beta: float, alpha: float = 0.0, gamma: float = 0.0
+    loss: str, *, K: int, beta: float, alpha: float = 0.0, gamma: float = 0.0,
+    beta_sq: Fraction | None = None,
 ) -> tuple[float, str]:
     """Δ* = argmin_{Δ≥0} φ(Δ) and its regime (theory.md b.2–b.5).
 
     CE (and FL with γ = 0): Δ* = log(1/β − (K−1)) iff Kβ < 1 (b.2). LS and MaxSup: the same with
     β_eff = β + α/K, i.e. iff Kβ + α < 1 (b.3, b.4). FL: global 1-D minimisation (b.5).
+
+    ``beta_sq``, when given, is β² as an exact rational (e.g. n·λ_W·λ_H from the float inputs).
+    The regime is then decided exactly, Kβ + α < 1 ⇔ K²β² < (1 − α)², so a problem *at* the
+    threshold is in the zero regime as b.2 says (a rounded Kβ could land on either side), and the
+    gap 1 − α − Kβ = ((1 − α)² − K²β²)/((1 − α) + Kβ) is formed from the exact numerator, so Δ*
+    keeps its relative accuracy arbitrarily close to the threshold.
 
     Returns:
         (Δ*, "collapse") when Δ* > 0, else (0.0, "zero").
@@ -207,11 +215,22 @@ def margin_and_regime(
     if loss == "fl" and gamma != 0:
         margin = _fl_margin(K, beta, gamma)
     else:
-        b_eff = beta + (alpha / K if loss in ("ls", "maxsup") else 0.0)
-        gap = 1.0 - K * b_eff
+        a = alpha if loss in ("ls", "maxsup") else 0.0
+        b_eff = beta + a / K
+        if beta_sq is None:
+            gap = 1.0 - K * b_eff
+        else:
+            numerator = (1 - Fraction(a)) ** 2 - K * K * beta_sq  # exact
+            gap = float(numerator) / ((1.0 - a) + K * beta) if numerator > 0 else 0.0
         # Δ* = log(1/b_eff − (K−1)) = log1p((1 − K b_eff)/b_eff), accurate near the threshold.
         margin = math.log1p(gap / b_eff) if gap > 0 else 0.0
     return (margin, "collapse") if margin > 0 else (0.0, "zero")
+
+
+def exact_beta_sq(problem: Problem) -> Fraction:
+    """β² = n·λ_W·λ_H as an exact rational of the (float) inputs (balanced problems)."""
+    assert problem.n is not None
+    return problem.n * Fraction(problem.lambda_w) * Fraction(problem.lambda_h)
 
 
 # --------------------------------------------------------------------------------- closed form
@@ -234,7 +253,9 @@ def _softmax_case(problem: Problem) -> ClosedForm:
     if nonneg and loss == "fl":
         return _unavailable("focal loss with nonnegative features: no closed form in theory.md b.7")
     beta = problem.beta * (math.sqrt(K / (K - 1)) if nonneg else 1.0)  # β₊ of b.7
-    margin, regime = margin_and_regime(loss, K=K, beta=beta, alpha=alpha, gamma=gamma)
+    beta_sq = exact_beta_sq(problem) * (Fraction(K, K - 1) if nonneg else 1)
+    margin, regime = margin_and_regime(loss, K=K, beta=beta, alpha=alpha, gamma=gamma,
+                                       beta_sq=beta_sq)
     rank = 0 if regime == "zero" else (K if nonneg else K - 1)
     if rank > d:
         need = "nonnegative features need d >= K" if nonneg else "d < K-1"
@@ -302,7 +323,11 @@ def _mse_case(problem: Problem) -> ClosedForm:
         return _unavailable("MSE with nonnegative features: no closed form in theory.md b.7")
     K, n, d, s, beta = problem.K, problem.n, problem.d, problem.target_scale, problem.beta
     lw, lh, lb = problem.lambda_w, problem.lambda_h, problem.lambda_b
-    margin = max(0.0, s - K * beta)
+    # Both thresholds are decided exactly (as in margin_and_regime): with β² = nλ_Wλ_H exact,
+    # s − Kβ = (s² − K²β²)/(s + Kβ) and a − β(1+λ_b)/λ_b = (s²λ_b² − K²β²(1+λ_b)²)/(Kλ_b(sλ_b + Kβ(1+λ_b))).
+    beta_sq, S = exact_beta_sq(problem), Fraction(s)
+    numerator = S * S - K * K * beta_sq
+    margin = float(numerator) / (s + K * beta) if numerator > 0 else 0.0
     regime = "collapse" if margin > 0 else "zero"
     a, mu, bias = s / K, 0.0, None
     C = np.eye(K) - 1.0 / K
@@ -319,7 +344,10 @@ def _mse_case(problem: Problem) -> ClosedForm:
             bias = a
         else:
             section = "b.6 case 3 (MSE, bias, λ_b > 0, ETF + mean part μ*)"
-            mu = max(0.0, a - beta * (1 + lb) / lb)
+            LB = Fraction(lb)
+            numerator = S * S * LB * LB - K * K * beta_sq * (1 + LB) ** 2
+            mu = (float(numerator) / (K * lb * (s * lb + K * beta * (1 + lb)))
+                  if numerator > 0 else 0.0)
             bias = (a - mu) / (1 + lb)
             objective += K * (0.5 * lb / (1 + lb) * (a - mu) ** 2 + beta * mu)
         rank = (K - 1 if margin > 0 else 0) + (1 if mu > 0 else 0)

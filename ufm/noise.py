@@ -97,6 +97,9 @@ def flip_labels(labels: Any, K: int, eta: float, seed: int) -> np.ndarray:
 
     Returns:
         The noisy labels, int32 [N]; exactly round(η·N) entries differ from ``labels``.
+
+    Raises:
+        ProblemError: bad η or seed, or flips that leave a class without samples.
     """
     eta = check_eta(eta)
     if not (isinstance(K, (int, np.integer)) and K >= 2):
@@ -115,6 +118,10 @@ def flip_labels(labels: Any, K: int, eta: float, seed: int) -> np.ndarray:
     noisy = y.astype(np.int32).copy()
     idx = order[:m]
     noisy[idx] = (y[idx] + offset[idx]) % K
+    empty = np.setdiff1d(np.arange(K), noisy)
+    if empty.size:  # class means, NC metrics and dilation need every class present
+        raise ProblemError("label_noise", eta, f"a noise level that leaves every class a sample "
+                           f"(class {int(empty[0])} has none with noise seed {seed})")
     return noisy
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm.losses import per_sample_loss
+from ufm.precision import x64
 from ufm.spec import Hyper, Problem
 
 
@@ -86,3 +87,27 @@ def unflatten(theta: jax.Array, problem: Problem) -> Params:
     H = theta[K * d : K * d + d * N].reshape(d, N)
     b = theta[K * d + d * N :]
     return Params(W, H, b)
+
+
+_value_and_grad = jax.jit(jax.value_and_grad(objective), static_argnames="loss")
+
+
+def value_and_stationarity_f64(problem: Problem, params: Params,
+                               labels: np.ndarray | None = None) -> tuple[float, float]:
+    """(f, stationarity) at ``params``, evaluated in float64 whatever their dtype.
+
+    The stationarity measure is ‖∇f‖, or for nonnegative features the projected-gradient
+    residual ‖x − P(x − ∇f)‖ (as in :mod:`ufm.solvers`). ``labels`` override
+    ``problem.labels()``. One compiled value-and-gradient per shape; the verifier and the
+    certificate both evaluate f here.
+    """
+    labels = problem.labels() if labels is None else labels
+    with x64():
+        hyper = Hyper(*(jnp.asarray(h, jnp.float64) for h in problem.hyper(np.float64)))
+        p64 = Params(*(jnp.asarray(a, jnp.float64) for a in params))
+        value, grad = _value_and_grad(p64, hyper, jnp.asarray(labels, dtype=jnp.int32),
+                                      loss=problem.loss)
+        if problem.features == "nonnegative":
+            grad = grad._replace(H=p64.H - jnp.maximum(p64.H - grad.H, 0.0))
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in grad))
+        return float(value), float(norm)

@@ -39,23 +39,56 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # accept "--lambda-w -1e-3" as a (negative) value, so that the range check can name it
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        # accept "--lambda-w -1e-3", "-inf", "-nan" or "--per-class -1,3" as (bad) values, so that
+        # the range check can name them instead of argparse's "expected one argument"
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)[\w.,+-]*$", re.I)
 
     def error(self, message: str):  # one line, exit 2, no usage dump
         raise UsageError(message)
 
 
+class _Float(float):
+    """A float that prints as the text the user typed (so errors echo "1e-400", not "0.0")."""
+
+    text: str
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+class _Int(int):
+    """An int that prints as the text the user typed."""
+
+    text: str
+
+    def __new__(cls, text: str):
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
 def _number(text: str) -> float:
     try:
-        return float(text)
+        return _Float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
 
 
 def _integer(text: str) -> int:
     try:
-        return int(text)
+        return _Int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
 
@@ -147,14 +180,14 @@ def _validate_run_flags(args: argparse.Namespace) -> None:
 
     if args.dtype not in ("float64", "float32"):
         raise UsageError(f"--dtype {args.dtype}: expected float64 or float32")
-    if args.max_iters < 1:
-        raise UsageError(f"--max-iters {args.max_iters}: expected an integer >= 1")
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed}: expected an integer >= 0")
+    if not 1 <= args.max_iters < 2**31:
+        raise UsageError(f"--max-iters {args.max_iters}: expected an integer in [1, 2^31)")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed {args.seed}: expected an integer in [0, 2^32)")
     if not (math.isfinite(args.label_noise) and 0 <= args.label_noise < 1):
         raise UsageError(f"--label-noise {args.label_noise}: expected a number in [0, 1)")
-    if args.noise_seed < 0:
-        raise UsageError(f"--noise-seed {args.noise_seed}: expected an integer >= 0")
+    if not 0 <= args.noise_seed < 2**63:
+        raise UsageError(f"--noise-seed {args.noise_seed}: expected an integer in [0, 2^63)")
     for flag, path in (("--json", args.json), ("--save", args.save)):
         if path is None:
             continue
@@ -163,6 +196,32 @@ def _validate_run_flags(args: argparse.Namespace) -> None:
         reason = check_writable(path)
         if reason:
             raise UsageError(f"{flag} {path}: expected a writable file path ({reason})")
+
+
+# A solve holds about this many arrays the size of (W, H, Z) at once: the iterate, the extrapolated
+# point, gradients, line-search trials and the four CG vectors of the Newton phase, plus
+# temporaries; measured peak RSS at paper scale is ~0.4 GB runtime + a few copies of H.
+_WORKING_COPIES = 16
+
+
+def check_size(problem: Any, dtype: str) -> None:
+    """Refuse a problem whose working set would not fit in this machine's memory (exit 2)."""
+    import os
+
+    import numpy as np
+
+    floats = problem.K * problem.d + problem.d * problem.N + problem.K * problem.N
+    need = _WORKING_COPIES * floats * np.dtype(dtype).itemsize
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > total // 2:
+        raise UsageError(
+            f"--classes {problem.K} --dim {problem.d} --per-class "
+            f"{problem.n if problem.balanced else ','.join(map(str, problem.counts))}: the solve "
+            f"needs about {need / 2**30:.3g} GiB: expected a problem within half of this machine's "
+            f"{total / 2**30:.3g} GiB")
 
 
 def _fmt(x: Any, spec: str = ".3e") -> str:
@@ -192,10 +251,12 @@ def summary(report: dict[str, Any]) -> str:
     if cf["available"]:
         lines.append(f"closed     f* = {cf['objective']:.15g}   [{cf['reason']}; regime {cf['regime']}, "
                      f"Δ* = {_fmt(cf['margin'], '.6g')}]")
+        kind = "relative" if cf["regime"] == "collapse" else "absolute: W* = H* = 0"
         lines.append(f"gap        f − f* = {_fmt(cmp['objective_gap'], '.2e')}  "
-                     f"(relative {_fmt(cmp['objective_rel_err'], '.1e')}, tolerance {tol['objective_rtol']:.1e})")
+                     f"(relative {_fmt(cmp['objective_rel_err'], '.1e')}; tolerance "
+                     f"|f − f*| <= {tol['objective_tol']:.1e})")
         lines.append(f"distance   WWᵀ {_fmt(cmp['gram_w_rel_err'], '.1e')}   HᵀH {_fmt(cmp['gram_h_rel_err'], '.1e')}"
-                     f"   logits {_fmt(cmp['logits_rel_err'], '.1e')}   (relative, tolerance {tol['gram_rtol']:.1e})")
+                     f"   logits {_fmt(cmp['logits_rel_err'], '.1e')}   ({kind}, tolerance {tol['gram_rtol']:.1e})")
     else:
         lines.append(f"closed     no closed form: {cf['reason']}")
     cert = report.get("certificate")
@@ -223,7 +284,8 @@ def summary(report: dict[str, Any]) -> str:
         lines.append("optimality ‖∇f‖ did not reach its tolerance (MaxSup: a kink of max z), but the "
                      "duality gap closes: optimality is proved by the certificate")
     lines.append(f"verdict    {report['verdict'].upper()}"
-                 + (f" ({cmp['mismatch']})" if cmp and cmp.get("mismatch") else ""))
+                 + (f" ({cmp['mismatch']})" if cmp and cmp.get("mismatch") else "")
+                 + (f" ({cmp['unresolved']})" if cmp and cmp.get("unresolved") else ""))
     return "\n".join(lines)
 
 
@@ -235,12 +297,17 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
 
     problem = problem_from_args(args)
     _validate_run_flags(args)
+    check_size(problem, args.dtype)
     started = time.perf_counter()
     labels = None
     if args.label_noise > 0:
         from ufm.noise import flip_labels
+        from ufm.spec import ProblemError
 
-        labels = flip_labels(problem.labels(), problem.K, args.label_noise, args.noise_seed)
+        try:
+            labels = flip_labels(problem.labels(), problem.K, args.label_noise, args.noise_seed)
+        except ProblemError as err:
+            raise UsageError(f"{FLAG_OF[err.field]} {err.value}: expected {err.expected}") from None
     result = minimize(problem, seed=args.seed, dtype=args.dtype, max_iters=args.max_iters,
                       labels=labels)
     checks = verify(problem, result, labels)
@@ -262,7 +329,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     if args.hessian:
         from ufm.conditioning import hessian_report
 
-        report["hessian"] = hessian_report(problem, result.params)
+        report["hessian"] = hessian_report(problem, result.params, labels=labels)
     report["versions"] = versions()
     report["wall_seconds"] = time.perf_counter() - started
     if args.save:

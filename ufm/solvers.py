@@ -15,7 +15,9 @@ Hessian is singular along the O(d) symmetry orbit, but ∇f is exactly orthogona
 (f is invariant along it), so CG never needs the null space.
 
 Stopping rule: ‖∇f‖₂ ≤ gtol·(1 + |f|), gtol = eps^(2/3) of the dtype by default (float64:
-3.7e-11; float32: 2.4e-5). For nonnegative features the stationarity measure is the
+3.7e-11; float32: 2.4e-5). Past that test the Newton phase keeps stepping while each step still
+halves ‖∇f‖, so the polish ends at the round-off floor (typically ‖∇f‖ ~ 1e-15 in float64), not
+at the tolerance. For nonnegative features the stationarity measure is the
 projected-gradient residual ‖x − P(x − ∇f(x))‖. A run that stops for any other reason carries
 a status saying why, and ``converged`` is False.
 
@@ -47,6 +49,7 @@ class Status(enum.IntEnum):
     MAX_ITERS = 1
     NONFINITE = 2
     STALLED = 3
+    KINK = 4
 
     @property
     def message(self) -> str:
@@ -55,6 +58,9 @@ class Status(enum.IntEnum):
             1: "not converged: iteration budget exhausted",
             2: "not converged: the objective or gradient became non-finite",
             3: "not converged: the line search could not make progress",
+            4: ("not converged by the gradient test: MaxSup's point lies on a kink of max z "
+                "(tied logits), where ∇f cannot vanish; optimality rests on the duality "
+                "certificate (ufm.verify)"),
         }[int(self)]
 
 
@@ -69,6 +75,12 @@ class SolverConfig(NamedTuple):
         cg_iters: CG iterations per Newton step at most.
         switch: first-order phase hands over to Newton at ‖∇f‖ ≤ switch·(1 + |f|).
         shrink: factor applied to L before each line search (< 1 lets the step grow).
+        polish_cg_iters: CG iterations per Newton step once the tolerance is met (the polish to
+            round-off: there ∇f carries round-off along the Hessian's null space, which CG
+            cannot remove, so an uncapped CG would run to ``cg_iters``).
+        envelope: MaxSup only: minimise the smooth LS envelope first (ℓ_MS ≥ ℓ_LS, equal when
+            the argmax is the true class; theory.md b.4) and continue on MaxSup from there.
+        envelope_iters: MaxSup iterations after the envelope phase.
     """
 
     max_iters: int = 20_000
@@ -78,6 +90,9 @@ class SolverConfig(NamedTuple):
     cg_iters: int = 500
     switch: float = 1e-6
     shrink: float = 0.9
+    polish_cg_iters: int = 20
+    envelope: bool = True
+    envelope_iters: int = 200
 
 
 def default_gtol(dtype: Any) -> float:
@@ -201,13 +216,19 @@ def _accelerated_gradient(params0, hyper, labels, *, loss, nonnegative, tol_abs_
             x_new, f_new, ok = trial(L)
             return L, f_new, ok, k + 1, x_new
 
-        L_try = s.L * cfg.shrink
+        # Below round-off the decrease test cannot tell a good step from a bad one (the predicted
+        # decrease ‖g‖²/(2L) is under the slack): keep the L last certified instead of relaxing
+        # it, and restart momentum by the gradient test only. Otherwise L would drift down
+        # unchecked and the iterate would wander at ‖x − x*‖² ~ eps·|f|/μ (seen with H ≥ 0 in the
+        # zero regime, where no Newton polish follows).
+        resolvable = 0.5 * g2 / (s.L * cfg.shrink) > slack
+        L_try = jnp.where(resolvable, s.L * cfg.shrink, s.L)
         x_new, f_new, ok = trial(L_try)
         L, f_new, ok, k, x_new = jax.lax.while_loop(bt_cond, bt_body, (L_try, f_new, ok, 0, x_new))
         stalled = ~ok
         # adaptive restart: objective went up, or momentum points against the gradient
         step = otu.tree_sub(x_new, s.x)
-        restart = (f_new > s.f_x) | (otu.tree_vdot(s.g_y, step) > 0)
+        restart = ((f_new > s.f_x) & resolvable) | (otu.tree_vdot(s.g_y, step) > 0)
         t_new = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * s.t**2))
         beta = jnp.where(restart, 0.0, (s.t - 1.0) / t_new)
         t_new = jnp.where(restart, 1.0, t_new)
@@ -229,6 +250,7 @@ class _NewtonState(NamedTuple):
     f: jax.Array
     g: Params
     gnorm: jax.Array
+    g_prev: jax.Array  # ‖∇f‖ before the last step (inf before the first)
     it: jax.Array
     n_grad: jax.Array
     n_func: jax.Array
@@ -247,8 +269,8 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
         # reverse-over-forward: ∇_x <∇f(x), v> computed as grad of a JVP
         return jax.grad(lambda p: jax.jvp(f, (p,), (v,))[1])(x)
 
-    def cg(x, g, eta):
-        """Approximately solve ∇²f p = −g; returns (p, #hvp)."""
+    def cg(x, g, eta, max_k):
+        """Approximately solve ∇²f p = −g in at most ``max_k`` iterations; returns (p, #hvp)."""
         zeros = otu.tree_zeros_like(g)
         r0 = otu.tree_scale(-1.0, g)
         rr0 = otu.tree_vdot(r0, r0)
@@ -256,7 +278,7 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
 
         def c_cond(c):
             _, _, _, rr, k, done = c
-            return (rr > stop) & (k < cfg.cg_iters) & ~done
+            return (rr > stop) & (k < max_k) & ~done
 
         def c_body(c):
             p, r, d, rr, k, _ = c
@@ -276,18 +298,25 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
         p, _, _, _, k, _ = jax.lax.while_loop(c_cond, c_body, (zeros, r0, r0, rr0, 0, False))
         return p, k
 
-    state = _NewtonState(x0, f0, g0, otu.tree_norm(g0), jnp.asarray(0), jnp.asarray(0),
-                         jnp.asarray(0), jnp.asarray(0), jnp.asarray(False))
+    g0_norm = otu.tree_norm(g0)
+    state = _NewtonState(x0, f0, g0, g0_norm, jnp.full_like(g0_norm, jnp.inf), jnp.asarray(0),
+                         jnp.asarray(0), jnp.asarray(0), jnp.asarray(0), jnp.asarray(False))
 
     def cond(s: _NewtonState):
         within = (s.it < cfg.newton_iters) & (s.it < budget)
-        return within & (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) & (
+        # Polish to round-off: past the stopping tolerance, keep stepping while Newton still
+        # at least halves ‖∇f‖ (quadratic convergence has not yet hit the round-off floor).
+        # Stopping at the tolerance itself would leave the point ‖∇f‖/μ from the minimiser,
+        # which is too far when μ is small (λ ~ 1e-8).
+        polishing = (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) | (s.gnorm < 0.5 * s.g_prev)
+        return within & polishing & (
             ~s.stalled & jnp.isfinite(s.f) & jnp.isfinite(s.gnorm)
         )
 
     def body(s: _NewtonState):
         eta = jnp.minimum(0.1, jnp.sqrt(s.gnorm))
-        p, n_hvp = cg(s.x, s.g, eta)
+        met = s.gnorm <= tol_abs_rel * (1.0 + jnp.abs(s.f))
+        p, n_hvp = cg(s.x, s.g, eta, jnp.where(met, cfg.polish_cg_iters, cfg.cg_iters))
         slope = otu.tree_vdot(s.g, p)
         slack = 16 * eps * (1.0 + jnp.abs(s.f))
 
@@ -313,7 +342,7 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
         g_out = jax.tree.map(lambda o, n: jnp.where(progress, n, o), s.g, g_acc)
         return _NewtonState(
             x_out, jnp.where(progress, f_acc, s.f), g_out, jnp.where(progress, g_norm, s.gnorm),
-            s.it + 1, s.n_grad + 1, s.n_func + k + 1, s.n_hvp + n_hvp, ~progress,
+            s.gnorm, s.it + 1, s.n_grad + 1, s.n_func + k + 1, s.n_hvp + n_hvp, ~progress,
         )
 
     s = jax.lax.while_loop(cond, body, state)
@@ -334,17 +363,10 @@ class ArraysResult(NamedTuple):
     hvp_evals: jax.Array
 
 
-def solve_arrays(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Array, *, loss: str,
-                 nonnegative: bool = False, cfg: SolverConfig = SolverConfig()) -> ArraysResult:
-    """The pure solver: phase 1 then (optionally) phase 2. Jit with ``loss, nonnegative, cfg`` static.
-
-    Args:
-        params0: starting point.
-        hyper: hyper-parameters (dynamic).
-        labels: [N] integer labels.
-        gtol: relative stationarity tolerance (converged when measure ≤ gtol·(1 + |f|)).
-        loss: loss name. nonnegative: project H onto H ≥ 0. cfg: :class:`SolverConfig`.
-    """
+def _phases(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Array, *, loss: str,
+             nonnegative: bool, cfg: SolverConfig, budget: int) -> ArraysResult:
+    """Phase 1 then (optionally) phase 2 on ``loss`` within ``budget`` iterations."""
+    cfg = cfg._replace(max_iters=budget)
     polish = cfg.polish and not nonnegative
     switch = jnp.maximum(gtol, cfg.switch) if polish else gtol
     x, f, g, res, it1, ng1, nf1, stalled1 = _accelerated_gradient(
@@ -353,9 +375,9 @@ def solve_arrays(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Arr
     ng2 = nf2 = jnp.asarray(0)
     stalled = stalled1
     if polish:
-        # max_iters bounds both phases together
+        # the budget bounds both phases together
         x, f, g, res, it2, ng2, nf2, nh, stalled2 = _newton_cg(
-            x, f, g, hyper, labels, cfg.max_iters - it1, loss=loss, tol_abs_rel=gtol, cfg=cfg)
+            x, f, g, hyper, labels, budget - it1, loss=loss, tol_abs_rel=gtol, cfg=cfg)
         stalled = stalled2
     finite = jnp.isfinite(f) & jnp.isfinite(res)
     converged = finite & (res <= gtol * (1.0 + jnp.abs(f)))
@@ -364,6 +386,60 @@ def solve_arrays(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Arr
         jnp.where(~finite, Status.NONFINITE, jnp.where(stalled, Status.STALLED, Status.MAX_ITERS)),
     )
     return ArraysResult(x, f, res, status, it1, it2, ng1 + ng2, nf1 + nf2, nh)
+
+
+def _maxsup_via_envelope(params0, hyper, labels, gtol, *, nonnegative, cfg) -> ArraysResult:
+    """MaxSup: minimise the LS envelope, then MaxSup from its minimiser (theory.md b.4).
+
+    ℓ_MS(z, y) = ℓ_LS(z, y) + α(max z − z_y) ≥ ℓ_LS(z, y), with equality when the true class
+    attains the max. MaxSup is not differentiable where logits tie, and in the zero regime its
+    minimiser W = H = 0 is such a tie: a gradient method stalls near it and ‖∇f‖ never vanishes.
+    The LS envelope is smooth, so phase 1–2 on it converge; MaxSup then continues from that point
+    (in the collapse regime it is smooth there and converges at once). The point with the lower
+    MaxSup value is returned. When its MaxSup stationarity still fails but the run is finite, the
+    status is ``KINK``: ufm.verify then asks the duality certificate (the LS bound, valid for
+    MaxSup) to prove optimality, which does not rely on the theorem that produced the start.
+    """
+    env = _phases(params0, hyper, labels, gtol, loss="ls", nonnegative=nonnegative, cfg=cfg,
+                  budget=cfg.max_iters)
+    ms = _phases(env.params, hyper, labels, gtol, loss="maxsup", nonnegative=nonnegative,
+                 cfg=cfg, budget=min(cfg.envelope_iters, cfg.max_iters))
+    f_ms = lambda p: objective(p, hyper, labels, "maxsup")
+    f_env_ms = f_ms(env.params)
+    take_ms = (ms.status == Status.CONVERGED) | (ms.objective <= f_env_ms)
+    x = jax.tree.map(lambda a, b: jnp.where(take_ms, a, b), ms.params, env.params)
+    f = jnp.where(take_ms, ms.objective, f_env_ms)
+    g = jax.grad(f_ms)(x)
+    res = _stationarity(x, g, nonnegative)
+    finite = jnp.isfinite(f) & jnp.isfinite(res)
+    converged = finite & (res <= gtol * (1.0 + jnp.abs(f)))
+    status = jnp.where(converged, Status.CONVERGED, jnp.where(
+        ~finite, Status.NONFINITE, jnp.where(env.status == Status.CONVERGED, Status.KINK,
+                                             env.status)))
+    return ArraysResult(
+        x, f, res, status, env.first_order_iterations + ms.first_order_iterations,
+        env.newton_iterations + ms.newton_iterations, env.grad_evals + ms.grad_evals + 2,
+        env.func_evals + ms.func_evals + 1, env.hvp_evals + ms.hvp_evals)
+
+
+def solve_arrays(params0: Params, hyper: Hyper, labels: jax.Array, gtol: jax.Array, *, loss: str,
+                 nonnegative: bool = False, cfg: SolverConfig = SolverConfig()) -> ArraysResult:
+    """The pure solver: phase 1 then (optionally) phase 2. Jit with ``loss, nonnegative, cfg`` static.
+
+    MaxSup (with ``cfg.envelope``) goes through its smooth LS envelope first
+    (:func:`_maxsup_via_envelope`).
+
+    Args:
+        params0: starting point.
+        hyper: hyper-parameters (dynamic).
+        labels: [N] integer labels.
+        gtol: relative stationarity tolerance (converged when measure ≤ gtol·(1 + |f|)).
+        loss: loss name. nonnegative: project H onto H ≥ 0. cfg: :class:`SolverConfig`.
+    """
+    if loss == "maxsup" and cfg.envelope:
+        return _maxsup_via_envelope(params0, hyper, labels, gtol, nonnegative=nonnegative, cfg=cfg)
+    return _phases(params0, hyper, labels, gtol, loss=loss, nonnegative=nonnegative, cfg=cfg,
+                   budget=cfg.max_iters)
 
 
 _solve_jit = jax.jit(solve_arrays, static_argnames=("loss", "nonnegative", "cfg"))
@@ -402,7 +478,7 @@ def _compiled_solver(params0, hyper, labels, tol, problem: Problem, cfg: SolverC
 
 def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_iters: int = 20_000,
              gtol: float | None = None, polish: bool = True, init: Params | None = None,
-             labels: np.ndarray | None = None) -> SolveResult:
+             labels: np.ndarray | None = None, envelope: bool = True) -> SolveResult:
     """Minimise the UFM objective of ``problem`` from a seeded random start.
 
     Float64 is enabled for the duration of the call when ``dtype="float64"`` (the default), and
@@ -417,6 +493,9 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
         polish: run the Newton-CG phase after the first-order one.
         init: an explicit starting point instead of the seeded random one.
         labels: [N] labels overriding ``problem.labels()`` (e.g. noisy labels).
+        envelope: MaxSup only: start from the LS envelope's minimiser (:func:`solve_arrays`);
+            False solves MaxSup alone from the random start. MaxSup may then use up to
+            ``SolverConfig.envelope_iters`` iterations beyond ``max_iters``.
 
     Returns:
         A :class:`SolveResult`; check ``converged`` (a non-converged result says why in
@@ -428,7 +507,7 @@ def minimize(problem: Problem, *, seed: int = 0, dtype: str = "float64", max_ite
     tol = default_gtol(np_dtype) if gtol is None else float(gtol)
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"gtol={gtol!r}: expected a finite number > 0")
-    cfg = SolverConfig(max_iters=max_iters, polish=polish)
+    cfg = SolverConfig(max_iters=max_iters, polish=polish, envelope=envelope)
     with x64(np_dtype == np.float64):
         if init is None:
             params0 = init_params(problem, jax.random.key(seed), dtype=np_dtype)
