@@ -2,6 +2,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,11 +19,16 @@ from ufm.conditioning import (
     compare_ce_ls,
     hessian_report,
     kappa_features_numerical,
+    kappa_logit_numerical,
     main,
 )
 from ufm.hessian import dense_hessian
 from ufm.objective import Params
 from ufm.spec import Problem
+from ufm.spectrum import dense_spectrum
+
+EXTRA_KEYS = {"closed_form", "spectrum_rel_err", "lambda_min", "status", "notes",
+              "zero_mode_check", "method", "point_dtype", "labels"}
 
 EPS = np.finfo(np.float64).eps
 
@@ -78,10 +86,16 @@ def test_report_numerical_equals_closed_form(loss, kw, d_extra, bias, lambda_b):
     problem = Problem(4, 3, 3 + d_extra, loss=loss, lambda_w=4e-3, lambda_h=6e-3,
                       lambda_b=lambda_b, bias=bias, **kw)
     rep = hessian_report(problem, minimiser(problem))
-    assert set(rep) == {*REPORT_KEYS, "closed_form", "spectrum_rel_err"}
-    assert set(rep["closed_form"]) == set(REPORT_KEYS)
+    assert set(rep) == {*REPORT_KEYS, *EXTRA_KEYS}
+    assert set(rep["closed_form"]) == {*REPORT_KEYS, "reason", "numerical_blocks"}
+    assert rep["status"] == "ok" and rep["zero_mode_check"]["null"] is True
     assert rep["spectrum_rel_err"] <= 1e-10
     cf = rep["closed_form"]
+    assert "theory.md c.2" in cf["reason"]
+    if loss == "fl":  # the standard-irrep block is numerical, and the report says so
+        assert cf["numerical_blocks"] and "numerically" in cf["reason"]
+    else:
+        assert cf["numerical_blocks"] == []
     assert rep["zero_modes"] == rep["zero_modes_expected"]
     assert rep["zero_modes"] == cf["zero_modes"] == cf["zero_modes_expected"]
     for key in ("lambda_max", "lambda_min_nonzero", *KAPPAS):
@@ -102,13 +116,117 @@ def test_kappa_features_numerical_matches_the_dense_H_block():
 
 
 def test_report_without_a_closed_form():
+    """Imbalanced classes at a random (non-critical) point: no closed form, with the reason; the
+    orbit is measured not null, so no λ_min⁺, κ_full or zero modes, only the raw λ_min."""
     problem = Problem(3, (2, 3, 2), 3, loss="ce", lambda_w=5e-3, lambda_h=5e-3)
     rng = np.random.default_rng(0)
     p = Params(rng.standard_normal((3, 3)), rng.standard_normal((3, 7)), np.zeros(3))
     rep = hessian_report(problem, p)
     assert rep["spectrum_rel_err"] is None
-    assert all(v is None for v in rep["closed_form"].values())
+    cf = rep["closed_form"]
+    assert all(cf[k] is None for k in REPORT_KEYS)
+    assert "imbalanced" in cf["reason"]
     assert rep["lambda_max"] > 0
+    assert rep["status"] == "orbit-not-null"
+    assert rep["lambda_min_nonzero"] is None and rep["kappa_full"] is None
+    assert rep["zero_modes"] is None and "tangent directions are null" in rep["notes"]["zero_modes"]
+    assert rep["lambda_min"] == dense_spectrum(problem, p)[0]
+
+
+def test_report_uses_the_labels_it_is_given():
+    """Label noise (issue: --label-noise with --hessian used the clean labels): the Hessian is
+    taken with the noisy labels, the point is a genuine minimiser of that problem, and the
+    closed form is withheld with a reason."""
+    from ufm.noise import flip_labels
+    from ufm.solvers import minimize
+
+    problem = Problem(4, 3, 5, loss="ce", lambda_w=5e-3, lambda_h=5e-3)
+    y = flip_labels(problem.labels(), 4, 0.3, 0)
+    result = minimize(problem, seed=0, labels=y)
+    rep = hessian_report(problem, result.params, labels=y)
+    ev = dense_spectrum(problem, result.params, labels=y)
+    assert rep["labels"] == "custom" and rep["status"] == "ok"
+    assert rep["lambda_max"] == ev[-1] and rep["lambda_min"] == ev[0]
+    assert rep["lambda_min_nonzero"] > 0 and rep["zero_modes"] == rep["zero_modes_expected"]
+    assert all(rep["closed_form"][k] is None for k in REPORT_KEYS)
+    assert "label noise" in rep["closed_form"]["reason"] and rep["spectrum_rel_err"] is None
+    clean = hessian_report(problem, result.params)  # the clean-label Hessian is another matrix
+    assert clean["status"] == "orbit-not-null"
+
+
+def test_report_at_a_float32_point():
+    """The Hessian is float64 at the float32 point cast up: zero modes found at the √eps32
+    threshold, and the spectrum matches the closed form to first order in the point's error."""
+    from ufm.solvers import minimize
+
+    problem = Problem(4, 3, 5, loss="ce", lambda_w=5e-3, lambda_h=5e-3)
+    result = minimize(problem, seed=0, dtype="float32")
+    rep = hessian_report(problem, result.params)
+    eps32 = np.finfo(np.float32).eps
+    assert rep["point_dtype"] == "float32" and rep["status"] == "ok"
+    assert rep["zero_mode_check"]["tol"] == pytest.approx(np.sqrt(eps32))
+    assert rep["zero_modes"] == rep["zero_modes_expected"] == 9
+    assert rep["spectrum_rel_err"] <= np.sqrt(eps32)
+
+
+def test_zero_regime_report():
+    """Kβ ≥ 1 (W* = H* = 0): κ_scale is None numerically as in closed form (relative threshold,
+    not == 0), the rest matches the origin spectrum; MaxSup there sits on a tie of max z, where
+    the Hessian does not exist, so everything is None with the reason."""
+    from ufm.solvers import minimize
+
+    problem = Problem(4, 3, 5, loss="ce", lambda_w=0.16, lambda_h=0.16)
+    result = minimize(problem, seed=0)
+    assert np.abs(result.params.W).max() > 0  # numerically tiny, not exactly zero
+    rep = hessian_report(problem, result.params)
+    assert rep["kappa_scale"] is None and rep["closed_form"]["kappa_scale"] is None
+    assert "zero regime" in rep["notes"]["kappa_scale"]
+    assert "zero regime" in rep["closed_form"]["reason"]
+    assert rep["spectrum_rel_err"] <= 1e-10
+    maxsup = Problem(4, 3, 4, loss="maxsup", alpha=0.1, lambda_w=0.3, lambda_h=0.3)
+    rep = hessian_report(maxsup, minimize(maxsup, seed=0).params)
+    assert rep["status"] == "undefined"
+    assert all(rep[k] is None for k in REPORT_KEYS)
+    assert "tie" in rep["notes"]["lambda_max"]
+    assert "smooth at z = 0" in rep["closed_form"]["reason"]
+
+
+def test_nonnegative_features_report_no_unconstrained_spectrum():
+    """H ≥ 0 (b.7): the full-Hessian quantities are None with the reason (the unconstrained
+    Hessian, with a negative eigenvalue here, is not the constrained problem's object); κ_logit,
+    κ_scale (feasible rescaling) and κ_features are still reported."""
+    problem = Problem(6, 4, 8, loss="ce", lambda_b=0.0, features="nonnegative")
+    rep = hessian_report(problem, minimiser(problem))
+    assert rep["status"] == "unsupported"
+    for key in ("lambda_max", "lambda_min_nonzero", "zero_modes", "kappa_full"):
+        assert rep[key] is None and "nonnegative" in rep["notes"][key]
+    assert rep["kappa_logit"] > 1 and rep["kappa_scale"] > 1 and rep["kappa_features"] > 1
+    assert "nonnegative" in rep["closed_form"]["reason"]
+
+
+def test_mse_report_gives_the_b6_zero_count():
+    problem = Problem(4, 3, 6, loss="mse", lambda_w=5e-3, lambda_h=5e-3, lambda_b=0.5)
+    rep = hessian_report(problem, minimiser(problem))
+    assert rep["zero_modes"] == rep["zero_modes_expected"] == rep["closed_form"][
+        "zero_modes_expected"] == 4 * 6 - 10  # rank K = 4 (ETF + mean part)
+    assert rep["closed_form"]["lambda_max"] is None and "mse" in rep["closed_form"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "K,n,lam,alpha", [(3, 2, 1e-3, 0.1), (5, 4, 3e-4, 0.3), (10, 2, 1e-4, 0.05)]
+)
+def test_kappa_logit_identity_numerically(K, n, lam, alpha):
+    """κ_logit(LS) = κ_logit(CE) − (K−1)α from autodiff logit Hessians at the two minimisers.
+
+    Tolerance: forming p(1 − p) with p ≈ p* costs relative eps/(1 − p*) (cancellation).
+    """
+    ce = Problem(K, n, K, loss="ce", lambda_w=lam, lambda_h=lam)
+    ls = ce.replace(loss="ls", alpha=alpha)
+    k_ce = kappa_logit_numerical(ce, minimiser(ce))
+    k_ls = kappa_logit_numerical(ls, minimiser(ls))
+    tol = 64 * EPS / (1 - closed_form(ce).p_true)
+    assert abs(k_ls - (k_ce - (K - 1) * alpha)) <= tol * k_ce
+    assert abs(k_ce - K * closed_form(ce).p_true) <= tol * k_ce
 
 
 def test_claim_verdicts_follow_theory_c3():
@@ -151,10 +269,79 @@ def test_cli_grid_writes_a_table_and_json(capsys, tmp_path):
     (["--classes", "1"], "error: --classes 1: expected an integer K >= 2"),
     (["--alpha", "1.5"], "error: --alpha 1.5: expected a number in (0, 1)"),
     (["--classes", "5", "--dim", "2"], "error: --dim 2: expected an integer d >= K-1 = 4"),
-    (["--per-class", "x"], "error: argument --per-class: invalid int value: 'x'"),
+    (["--per-class", "x"], "error: --per-class 'x': expected comma-separated integers"),
+    (["--classes", "3,4"], "error: --classes 3,4: a list needs --grid"),
+    (["--grid", "--lambdas", ""], "error: --lambdas '': expected a non-empty comma-separated"),
+    (["--grid", "--alphas", "0.1,,0.2"], "error: --alphas '0.1,,0.2': expected a non-empty"),
+    (["--grid", "--ratio", "-1"], "error: --ratio -1: expected finite numbers > 0"),
+    (["--grid", "--lambda-w", "1e-3"], "error: --lambda-w 0.001: not used with --grid"),
+    (["--grid", "--lambda", "1e-3"], "error: --lambda 0.001: not used with --grid"),
+    (["--grid", "--classes", "10", "--dim", "5"], "error: --dim 5: gives d = 5 for K = 10"),
+    (["--grid", "--dim", "K-2"], "error: --dim K-2: gives d = 8 for K = 10"),
+    (["--json", "/nonexistent/x.json"], "error: --json /nonexistent/x.json: expected a writable"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert err.strip() == err.strip().splitlines()[0]
     assert err.startswith(fragment)
+    assert captured.out == ""  # rejected before any computation or output
+
+
+def test_cli_grid_honours_lambda_b_and_varies_shapes(tmp_path):
+    """--lambda-b is kept fixed across the grid (it used to be overwritten by λ); K, d (also as
+    K-relative tokens) and n are lists."""
+    path = tmp_path / "grid.json"
+    code = main(["--grid", "--classes", "3,4", "--dim", "K-1,2K", "--per-class", "1,5",
+                 "--lambdas", "1e-3,1e-2", "--alphas", "0.1", "--lambda-b", "0", "--no-table",
+                 "--json", str(path)])
+    assert code == 0
+    rec = json.loads(path.read_text())
+    assert len(rec["cases"]) == 2 * 2 * 2 * 2
+    assert {c["lambda_b"] for c in rec["cases"]} == {0.0}
+    assert {(c["classes"], c["dim"]) for c in rec["cases"]} == {(3, 2), (3, 6), (4, 3), (4, 8)}
+    shapes = rec["summary"]["kappa_logit"]["by_shape"]
+    assert sum(s["cases"] for s in shapes) == rec["summary"]["kappa_logit"]["cases"]
+
+
+def test_cli_subprocess_bad_input_is_exactly_one_stderr_line():
+    """No runpy RuntimeWarning (ufm/__init__ no longer imports the CLI module), no traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, "-m", "ufm.conditioning", "--grid", "--lambdas", ""],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["error: --lambdas '': expected a non-empty "
+                                        "comma-separated list"], proc.stderr
+    assert proc.stdout == ""
+
+
+def _grid_record(tmp_path, K, n, d):
+    path = tmp_path / f"g{K}_{n}_{d}.json"
+    assert main(["--grid", "--classes", str(K), "--per-class", str(n), "--dim", str(d),
+                 "--no-table", "--json", str(path)]) == 0
+    return json.loads(path.read_text())
+
+
+def _holds(rec, kappa):
+    return sorted((c["lambda"], c["alpha"]) for c in rec["cases"] if c["ls_lower"][kappa])
+
+
+def test_grid_statements_of_the_module_docstring(tmp_path):
+    """The ufm.conditioning findings at K = 10 (d = 10 and d = K−1), the paper size and K = 2."""
+    a5 = (0.01, 0.05, 0.1, 0.2, 0.5)
+    rec = _grid_record(tmp_path, 10, 5, 10)
+    assert _holds(rec, "kappa_full") == [(1e-2, a) for a in a5]
+    assert _holds(rec, "kappa_scale") == [(1e-2, 0.5)]
+    assert _holds(rec, "kappa_features") == [(1e-2, 0.5)] + [(3e-2, a) for a in a5[:4]]
+    assert rec["summary"]["kappa_logit"]["holds"] == rec["summary"]["kappa_logit"]["cases"] == 39
+    rec = _grid_record(tmp_path, 10, 5, 9)  # d = K−1: κ_features → K p* as λ → 0
+    assert {(1e-6, 0.5), (1e-5, 0.5)} <= set(_holds(rec, "kappa_features"))
+    rec = _grid_record(tmp_path, 10, 500, 512)  # paper size
+    assert _holds(rec, "kappa_full") == []
+    assert _holds(rec, "kappa_scale") == [(1e-3, 0.5)]
+    assert _holds(rec, "kappa_features") == [(1e-3, 0.5)] + [(3e-3, a) for a in a5[:4]]
+    rec = _grid_record(tmp_path, 2, 5, 2)  # K = 2: κ_logit = 1 for both, so never lower
+    both = [c for c in rec["cases"] if c["ls"] is not None]
+    assert both and all(c["ce"]["kappa_logit"] == c["ls"]["kappa_logit"] == 1.0 for c in both)
+    assert _holds(rec, "kappa_logit") == []

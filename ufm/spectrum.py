@@ -31,13 +31,42 @@ logit Hessian there,
 (CE: c = 1, s̄ = 1/K; LS: c = 1−α, s̄ = 1/K; FL: c = −g'(1/K)/K, s̄ = g''(1/K)/K³.) The smallest
 is negative iff σ > √(λ_Wλ_H), i.e. Kβ < c: the origin is then a strict saddle (theory.md b.2).
 
-Matrix-free (:func:`extreme_eigenvalues`). λ_max by Lanczos (:func:`lanczos_extreme`, JAX, full
-reorthogonalisation; or scipy ``eigsh``) on the reverse-over-forward HVP. λ_min⁺ by Lanczos on
-the *deflated* operator ∇²f + σ·P_T, with P_T the implicit projector onto the symmetry-orbit
-tangent space (:mod:`ufm.hessian`) and σ = λ_max: the symmetry zeros move to ≈ σ, inside the
-spectrum, so the spread Lanczos sees is unchanged (a larger σ would stretch it and cost more
-iterations). Without deflation an approximate
-minimiser's zeros split into ±O(‖∇f‖) values and 'SA' returns those (perf-notes §4b).
+Numerical spectrum (:func:`extreme_eigenvalues`), always in float64: the point is cast to
+float64 (exactly), so the Hessian is exact for that point. A float32 point is itself only
+float32-accurate (``ufm.solvers`` stops at ‖∇f‖ ≤ eps32^(2/3)·(1 + |f|)), so its spectrum agrees
+with the closed form only to first order in its distance from the minimiser (≈ ‖∇f‖/λ_min⁺):
+``spectrum_rel_err`` = 1.3e-6 (K=4, d=5, n=3) and 1.2e-5 (K=10, d=32, n=20) for float32 solves,
+bounded by √eps32 ≈ 3.5e-4 in the tests, against ≤ 1e-13 at a float64 point. √eps32 is also the
+zero threshold used for a float32 point.
+
+1. λ_max: dense ``eigvalsh``, or Lanczos (:func:`lanczos_extreme`, JAX, full
+   reorthogonalisation; or scipy ``eigsh``) on the reverse-over-forward HVP.
+2. **Zero-mode measurement.** T = the symmetry-orbit tangent space (:mod:`ufm.hessian`) at rank r
+   (the minimiser's, K−1, when theory.md b gives it; else the point's numerical rank). It is in
+   the null space exactly at critical points (∇²f·ξ_A(θ) = ξ_A(∇f(θ)), :mod:`ufm.hessian`), so
+   it is *measured*: the tangent residual ‖∇²f·P_T‖₂/λ_max (dense: the largest singular value of
+   ∇²f·T for an orthonormal basis T; matrix-free: √λ_max(P_T ∇²f² P_T) by Lanczos from a start in
+   T, decided to 10 % of the threshold, or stopped as soon as it exceeds it). T is *null* when
+   the residual is ≤ ``zero_rtol`` = √eps of the point's dtype (float64 1.5e-8, float32 3.5e-4).
+   Then ``zero_modes`` = the number of eigenvalues with |λ| ≤ zero_rtol·λ_max (dense; ≥ dim T
+   by the minimax theorem), or dim T (matrix-free, when in addition λ_min⁺ > zero_rtol·λ_max so
+   that nothing outside T is null). Otherwise ``zero_modes`` is None, and the dense path says how
+   many tangent directions are null.
+3. λ_min⁺, only when T is null: dense, the smallest eigenvalue after removing the dim T of least
+   |λ| (one ``eigvalsh`` serves everything); matrix-free, Lanczos on the *deflated* operator
+   ∇²f + σ·P_T, σ = λ_max: the symmetry zeros move to ≈ σ, inside the spectrum, so the spread
+   Lanczos sees is unchanged (a larger σ would stretch it and cost more iterations). Without
+   deflation an approximate minimiser's zeros split into ±O(‖∇f‖) values and 'SA' returns those
+   (perf-notes §4b). A negative λ_min⁺ means a saddle (status ``negative-curvature``).
+4. When T is not null (a non-converged point, or a constrained one) deflation would hide
+   curvature (it hid λ = −4.8e-4 at a nonnegative-features minimiser), so λ_min⁺ is None and
+   λ_min, the undeflated smallest eigenvalue, is reported instead (status ``orbit-not-null``).
+
+Convergence (Lanczos and ARPACK): the Ritz residual ‖Ay − θy‖ ≤ tol·λ_max, i.e. relative to the
+spectrum's scale (:func:`lanczos_extreme`); tol = 1e-10 by default, so λ_min⁺ is accurate to
+1e-10·λ_max absolute in the worst case (and to ≈ residual²/gap for an isolated eigenvalue). A run
+that does not converge returns None for its value, with a status and a note: no unconverged
+value is ever reported.
 """
 
 from __future__ import annotations
@@ -45,6 +74,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -53,19 +83,20 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ufm.hessian import (
+    TangentProjector,
+    as_float64,
     dense_hessian,
     hessian_vector_product,
-    join_flat,
-    orbit_tangent,
     project_tangent,
-    split_flat,
+    resolve_labels,
+    tangent_basis,
     tangent_projector,
     zero_mode_count,
 )
 from ufm.losses import per_sample_loss
-from ufm.objective import Params, flatten
+from ufm.objective import Params, flatten, unflatten
 from ufm.precision import x64
-from ufm.spec import Problem
+from ufm.spec import Hyper, Problem
 
 
 class SpectralFamily(NamedTuple):
@@ -91,6 +122,8 @@ class ClosedFormUnavailable(ValueError):
 
 # ------------------------------------------------------------------------- ingredients
 class _Ingredients(NamedTuple):
+    """The scalars of theory.md c.2 at the closed-form point (σ_t, σ_o: logit-Hessian eigvals)."""
+
     K: int
     d: int
     n: int
@@ -135,6 +168,11 @@ def logit_hessian_eigenvalues(problem: Problem, p: float) -> tuple[float, float]
 
 
 def _ingredients(problem: Problem) -> tuple[_Ingredients, str]:
+    """(ingredients, regime) of theory.md c.2 from :func:`ufm.closed_form.closed_form`.
+
+    Raises:
+        ClosedFormUnavailable: not a softmax loss, nonnegative features, or no closed form.
+    """
     from ufm.closed_form import closed_form
 
     if problem.loss not in ("ce", "ls", "maxsup", "fl"):
@@ -187,6 +225,7 @@ def m4_matrix(problem: Problem) -> np.ndarray:
 
 
 def _m4(g: _Ingredients) -> np.ndarray:
+    """M₄ of theory.md c.2 from the ingredients (see :func:`m4_matrix`)."""
     K = g.K
     rw = g.margin * math.sqrt(g.lw / (g.n * g.lh))
     rh = g.margin * math.sqrt(g.lh / (g.n * g.lw))
@@ -250,6 +289,7 @@ def class_mean_block_hessian(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
 def _class_mean_hessian(
     theta: jax.Array, hyper: Any, sq_n: jax.Array, *, loss: str, K: int, bias: bool
 ) -> jax.Array:
+    """jax.hessian of the reduced class-mean objective φ (:func:`class_mean_block_hessian`)."""
     r = K - 1
     labels = jnp.arange(K)
 
@@ -412,27 +452,29 @@ def expand(families: list[SpectralFamily]) -> np.ndarray:
 
 
 def distinct(families: list[SpectralFamily], *, rtol: float = 1e-12) -> list[tuple[float, int]]:
-    """(value, total multiplicity) with values equal to ``rtol``·max|λ| merged, ascending."""
+    """(value, total multiplicity), ascending; neighbours closer than ``rtol``·max|λ| are merged.
+
+    Each merged cluster is reported with its smallest value.
+    """
     ev = expand(families)
     if ev.size == 0:
         return []
     scale = max(float(np.max(np.abs(ev))), np.finfo(np.float64).tiny)
-    out: list[tuple[float, int]] = []
-    for x in ev:
-        if out and abs(x - out[-1][0]) <= rtol * scale:
-            out[-1] = (out[-1][0], out[-1][1] + 1)
-        else:
-            out.append((float(x), 1))
-    return out
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(ev) > rtol * scale) + 1])
+    counts = np.diff(np.append(starts, ev.size))
+    return [(float(ev[s]), int(c)) for s, c in zip(starts, counts, strict=True)]
 
 
-def closed_form_extremes(problem: Problem) -> dict[str, Any]:
+def closed_form_extremes(
+    problem: Problem, families: list[SpectralFamily] | None = None
+) -> dict[str, Any]:
     """λ_max, λ_min⁺ and the number of zeros of :func:`closed_form_spectrum`.
 
     Zero modes are the families whose eigenvalue is exactly 0 by structure (rotations, and the
-    bias shift when λ_b = 0); λ_min⁺ is the smallest of the rest.
+    bias shift when λ_b = 0); λ_min⁺ is the smallest of the rest. ``families`` (from
+    :func:`closed_form_spectrum`) avoids recomputing the spectrum.
     """
-    fams = closed_form_spectrum(problem)
+    fams = closed_form_spectrum(problem) if families is None else families
     nonzero = [f.eigenvalue for f in fams if f.eigenvalue != 0.0]
     return {
         "lambda_max": max(f.eigenvalue for f in fams),
@@ -441,120 +483,213 @@ def closed_form_extremes(problem: Problem) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------- dense
-def dense_spectrum(problem: Problem, params: Params) -> np.ndarray:
-    """All eigenvalues of the dense Hessian (``numpy.linalg.eigvalsh``), ascending. Small P only."""
-    return np.linalg.eigvalsh(dense_hessian(problem, params))
+# ------------------------------------------------------------------------ numerical policy
+def point_dtype(params: Params) -> np.dtype:
+    """The floating dtype the point was computed in (float64 for non-float arrays)."""
+    dt = np.asarray(params.W).dtype
+    return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
+
+
+def default_zero_rtol(params: Params) -> float:
+    """√eps of the point's dtype: float64 1.5e-8, float32 3.5e-4 (module docstring)."""
+    return float(np.sqrt(np.finfo(point_dtype(params)).eps))
+
+
+def dense_spectrum(problem: Problem, params: Params, *, labels: Any = None) -> np.ndarray:
+    """All eigenvalues of the dense float64 Hessian (``numpy.linalg.eigvalsh``), ascending.
+
+    The point is cast to float64 first. Small P only (O(P³)).
+    """
+    with x64():
+        return np.linalg.eigvalsh(dense_hessian(problem, as_float64(params), labels=labels))
 
 
 class Extremes(NamedTuple):
-    """Extreme eigenvalues of ∇²f at a point.
+    """Extreme eigenvalues of ∇²f at a point, with the zero-mode measurement (module docstring).
 
     Attributes:
-        lambda_max: largest eigenvalue.
-        lambda_min_nonzero: smallest eigenvalue of ∇²f + σP_T (the Hessian with the symmetry
-            tangent space deflated); λ_min⁺ at a minimiser.
-        zero_modes: dense: the number of eigenvalues with |λ| ≤ √eps·λ_max; matrix-free: dim T_θ
-            (the deflated space).
-        method: ``"dense"``, ``"lanczos"`` or ``"eigsh"``.
-        sigma: the deflation shift σ.
-        matvecs_max, matvecs_min: HVPs used for each (0 for dense).
-        seconds_max, seconds_min: wall time of each, after compilation (dense: the total in
-            ``seconds_max``).
+        lambda_max: largest eigenvalue (None if it did not converge).
+        lambda_min_nonzero: smallest eigenvalue of ∇²f on T⊥ (the orbit tangent space T
+            deflated); None unless T was measured null and the value converged.
+        lambda_min: smallest eigenvalue of ∇²f itself, no deflation (dense: always; matrix-free:
+            computed only when T is not null, else None — it is then in the zero cluster).
+        zero_modes: measured number of null eigenvalues (|λ| ≤ zero_rtol·λ_max); None when not
+            established (``notes`` says why).
+        tangent_dim: dim T of the deflated space.
+        tangent_rank: r = dim S used for T.
+        tangent_residual: ‖∇²f·P_T‖₂ / λ_max (dense: exact; matrix-free: Lanczos on P_T∇²f²P_T,
+            a lower bound, converged to 10 % of the threshold or stopped once above it).
+        tangent_null: tangent_residual ≤ zero_rtol.
+        null_tangent_directions: dense: singular values of ∇²f·T ≤ zero_rtol·λ_max, i.e. how many
+            directions of T are null; matrix-free: None.
+        zero_rtol: the relative zero threshold used.
+        status: "ok", "degenerate", "negative-curvature", "orbit-not-null" or "not-converged".
+        notes: key → reason, for every None value and every non-"ok" status.
+        method: "dense", "lanczos" or "eigsh".
+        sigma: the deflation shift σ (matrix-free), else None.
+        matvecs_max, matvecs_min, matvecs_check: HVPs for λ_max, for the smallest eigenvalue, and
+            for the tangent check (0 for dense).
+        seconds_max, seconds_min, seconds_check: wall times after compilation (dense: the total
+            in ``seconds_max``).
+        eigenvalues: dense: all P eigenvalues, ascending; matrix-free: None.
     """
 
-    lambda_max: float
-    lambda_min_nonzero: float
-    zero_modes: int
+    lambda_max: float | None
+    lambda_min_nonzero: float | None
+    lambda_min: float | None
+    zero_modes: int | None
+    tangent_dim: int
+    tangent_rank: int
+    tangent_residual: float | None
+    tangent_null: bool | None
+    null_tangent_directions: int | None
+    zero_rtol: float
+    status: str
+    notes: dict[str, str]
     method: str
-    sigma: float
+    sigma: float | None = None
     matvecs_max: int = 0
     matvecs_min: int = 0
+    matvecs_check: int = 0
     seconds_max: float = 0.0
     seconds_min: float = 0.0
+    seconds_check: float = 0.0
+    eigenvalues: np.ndarray | None = None
 
 
-def _projector_matrix(problem: Problem, tp) -> np.ndarray:
-    """The P×P matrix of :func:`ufm.hessian.project_tangent` (small problems only)."""
-    K, d, N, P = problem.K, problem.d, problem.N, problem.num_params
-
-    def column(e: jax.Array) -> jax.Array:
-        W, H, b = e[: K * d], e[K * d : K * d + d * N], e[K * d + d * N :]
-        return flatten(project_tangent(tp, Params(W.reshape(K, d), H.reshape(d, N), b)))
-
-    return np.asarray(jax.vmap(column)(jnp.eye(P, dtype=tp.U.dtype))).T
+def _orbit_not_null_note(residual: float, zero_rtol: float) -> str:
+    """The note for λ_min⁺ when the tangent residual exceeds the zero threshold."""
+    return (f"the symmetry-orbit tangent space is not null: ‖∇²f·P_T‖/λ_max = {residual:.2e} > "
+            f"{zero_rtol:.1e} (the point is not a critical point: not converged, or a constrained "
+            "one); deflating it would hide curvature, so λ_min⁺ is not reported, λ_min is the "
+            "undeflated smallest eigenvalue")
 
 
-def _dense_extremes(problem: Problem, params: Params, rank: int | None) -> Extremes:
+def _classify(lmin_plus: float, scale: float, zero_rtol: float, notes: dict[str, str]) -> str:
+    """Status after a null tangent check: ok, degenerate (extra null directions) or saddle."""
+    if abs(lmin_plus) <= zero_rtol * scale:
+        notes["lambda_min_nonzero"] = (
+            f"λ on T⊥ is numerically zero ({lmin_plus:.2e}, |λ| ≤ {zero_rtol:.1e}·λ_max): null "
+            "directions beyond the symmetry orbit (a degenerate point)")
+        return "degenerate"
+    if lmin_plus < 0:
+        notes["lambda_min_nonzero"] = (
+            f"negative curvature λ = {lmin_plus:.3e} outside the symmetry orbit: the point is "
+            "not a local minimiser (a saddle)")
+        return "negative-curvature"
+    return "ok"
+
+
+def _dense_extremes(
+    problem: Problem, p64: Params, labels: Any, tp: TangentProjector, zero_rtol: float
+) -> Extremes:
+    """One dense Hessian, one ``eigvalsh``, one SVD of ∇²f·T (m columns): every dense quantity.
+
+    With T null (‖∇²f T‖₂ ≤ zero_rtol·λ_max), ∇²f has ≥ m eigenvalues within ‖∇²f T‖₂ of 0
+    (minimax for (∇²f)²), and the deflated spectrum is the rest: λ_min⁺ is the smallest
+    eigenvalue after removing the m of least |λ| (equal to deflation up to ‖∇²f T‖₂).
+    """
     t0 = time.perf_counter()
-    Hd = dense_hessian(problem, params)
+    Hd = dense_hessian(problem, p64, labels=labels)
     ev = np.linalg.eigvalsh(Hd)
+    scale = max(float(np.max(np.abs(ev))), np.finfo(np.float64).tiny)
     lmax = float(ev[-1])
-    if rank is None:
-        T = orbit_tangent(params, problem)
-    else:  # the tangent space of the nearby orbit (rank-r truncation), via the implicit projector
-        tp = tangent_projector(params, problem, rank=rank)
-        P_T = _projector_matrix(problem, tp)
-        w, V = np.linalg.eigh(P_T)
-        T = V[:, w > 0.5]
-    sigma = max(lmax, np.finfo(np.float64).tiny)
-    lmin = float(np.linalg.eigvalsh(Hd + sigma * (T @ T.T))[0])
+    T = tangent_basis(tp, problem)
+    m = T.shape[1]
+    sv = np.linalg.svd(Hd @ T, compute_uv=False) if m else np.zeros(0)
+    residual = float(sv.max()) / scale if m else 0.0
+    null_dirs = int(np.sum(sv <= zero_rtol * scale))
+    notes: dict[str, str] = {}
+    lmin_plus: float | None = None
+    zeros: int | None = None
+    if null_dirs == m:
+        rest = np.delete(ev, np.argsort(np.abs(ev), kind="stable")[:m])
+        if rest.size:
+            lmin_plus = float(rest.min())
+            status = _classify(lmin_plus, scale, zero_rtol, notes)
+        else:
+            status = "degenerate"
+            notes["lambda_min_nonzero"] = "every eigenvalue is a symmetry zero"
+        zeros = zero_mode_count(ev, rtol=zero_rtol)
+    else:
+        status = "orbit-not-null"
+        notes["lambda_min_nonzero"] = _orbit_not_null_note(residual, zero_rtol)
+        notes["zero_modes"] = (f"{null_dirs} of the {m} tangent directions are null "
+                               f"(singular values of ∇²f·T ≤ {zero_rtol:.1e}·λ_max)")
     secs = time.perf_counter() - t0
-    return Extremes(lmax, lmin, zero_mode_count(ev), "dense", sigma, 0, 0, secs, 0.0)
+    return Extremes(lmax, lmin_plus, float(ev[0]), zeros, m, tp.rank, residual, null_dirs == m,
+                    null_dirs, zero_rtol, status, notes, "dense", seconds_max=secs,
+                    eigenvalues=ev)
 
 
 # ------------------------------------------------------------------- JAX Lanczos
-_CHUNK = 4
+_BASIS_BYTES = 1 << 30  # Krylov basis memory per restart cycle (1 GiB: 52 vectors at paper scale)
 
 
 def _tree_dot(a: Params, b: Params) -> jax.Array:
-    return sum(jnp.vdot(x.ravel(), y.ravel()) for x, y in zip(a, b))
+    """⟨a, b⟩ summed over the pytree leaves."""
+    return sum(jnp.vdot(x.ravel(), y.ravel()) for x, y in zip(a, b, strict=True))
 
 
 @jax.jit
 def _reorth_chunk(chunk: Params, w: Params) -> Params:
     """w − Cᵀ(C w) for a chunk C of basis vectors (leading axis; unused rows are zero)."""
-    c = sum(cl.reshape(cl.shape[0], -1) @ wl.ravel() for cl, wl in zip(chunk, w))
-    return Params(*(wl - jnp.tensordot(c, cl, axes=1) for cl, wl in zip(chunk, w)))
+    c = sum(cl.reshape(cl.shape[0], -1) @ wl.ravel() for cl, wl in zip(chunk, w, strict=True))
+    return Params(*(wl - jnp.tensordot(c, cl, axes=1) for cl, wl in zip(chunk, w, strict=True)))
 
 
 @functools.partial(jax.jit, donate_argnums=0)
 def _chunk_set(chunk: Params, i: jax.Array, v: Params) -> Params:
-    return Params(*(cl.at[i].set(vl) for cl, vl in zip(chunk, v)))
+    """Row i of a chunk set to v (in place: the chunk is donated)."""
+    return Params(*(cl.at[i].set(vl) for cl, vl in zip(chunk, v, strict=True)))
 
 
 @jax.jit
 def _lanczos_step(w: Params, v: Params, v_prev: Params, beta_prev: jax.Array):
+    """The three-term recurrence: α = ⟨w, v⟩, w ← w − α v − β_prev v_prev."""
     alpha = _tree_dot(w, v)
-    w = Params(*(a - alpha * b - beta_prev * c for a, b, c in zip(w, v, v_prev)))
+    w = Params(*(a - alpha * b - beta_prev * c for a, b, c in zip(w, v, v_prev, strict=True)))
     return w, alpha
 
 
 @jax.jit
 def _normalise(w: Params):
+    """(w/‖w‖, ‖w‖)."""
     beta = jnp.sqrt(_tree_dot(w, w))
     return Params(*(a / beta for a in w)), beta
+
+
+@jax.jit
+def _combine_chunk(chunk: Params, coef: jax.Array, acc: Params) -> Params:
+    """acc + Σ_i coef_i chunk_i (Ritz-vector assembly)."""
+    pairs = zip(chunk, acc, strict=True)
+    return Params(*(al + jnp.tensordot(coef, cl, axes=1) for cl, al in pairs))
 
 
 class LanczosResult(NamedTuple):
     """An extreme Ritz value of a symmetric operator.
 
     Attributes:
-        value: the extreme Ritz value θ.
-        residual: ‖A y − θ y‖ = β_m |s_m| (exact with full reorthogonalisation).
+        value: the extreme Ritz value θ (a lower bound of λ_max for "largest", an upper bound
+            of λ_min for "smallest").
+        residual: ‖A y − θ y‖ = β_m |s_m| (exact with full reorthogonalisation): some
+            eigenvalue lies within it of θ.
         matvecs: operator applications.
-        converged: residual ≤ tol·|θ|.
+        converged: residual ≤ tol·scale.
+        stopped: True when ``stop_above`` ended the run before convergence.
     """
 
     value: float
     residual: float
     matvecs: int
     converged: bool
+    stopped: bool = False
 
 
-@jax.jit
-def _combine_chunk(chunk: Params, coef: jax.Array, acc: Params) -> Params:
-    return Params(*(al + jnp.tensordot(coef, cl, axes=1) for cl, al in zip(chunk, acc)))
+def _chunk_size(v: Params) -> int:
+    """Basis vectors per device chunk: 4 at paper scale, up to 64 for small P (fewer dispatches)."""
+    size = sum(int(np.prod(a.shape)) for a in v)
+    return int(max(4, min(64, (1 << 19) // max(size, 1))))
 
 
 def lanczos_extreme(
@@ -563,29 +698,39 @@ def lanczos_extreme(
     *,
     which: str = "largest",
     tol: float = 1e-10,
-    max_iters: int = 400,
-    restart: int = 48,
+    scale: float | None = None,
+    max_iters: int = 500,
+    restart: int | None = None,
     check_every: int = 4,
+    stop_above: float | None = None,
 ) -> LanczosResult:
     """The largest or smallest eigenvalue of a symmetric operator on ``Params`` pytrees.
 
     Lanczos with full reorthogonalisation (classical Gram–Schmidt, twice, against every previous
     vector of the current cycle), explicitly restarted from the extreme Ritz vector every
-    ``restart`` steps so that at most ``restart`` vectors are stored (20 MB each in float64 at
-    the paper scale). The basis lives on the device in chunks of 4 vectors: step j reads
-    ≈ 4·(j+4) vectors besides the operator, with no host round-trip and no flat reshapes. Stops
-    when the Ritz residual β_j|s_j| ≤ tol·|θ| (checked every ``check_every`` steps), or on
-    breakdown (an invariant subspace: exact).
+    ``restart`` steps. The basis lives on the device in chunks (:func:`_chunk_size`): no
+    host round-trip and no flat reshapes. Stops when the Ritz residual β_j|s_j| ≤ tol·scale
+    (checked every ``check_every`` steps), on breakdown (an invariant subspace: exact), or, for
+    ``which="largest"``, as soon as θ > ``stop_above`` (θ only grows with the Krylov space and is
+    ≤ λ_max, so this is conclusive).
+
+    Convergence test (Golub & Van Loan §10.1): some eigenvalue lies within the residual of θ, and
+    for an isolated one the error is ≈ residual²/gap. The test is relative to ``scale``, the
+    spectrum's scale (λ_max), not to |θ|: a relative-to-|θ| test asks the smallest eigenvalue for
+    κ times more digits than the largest, which a near-degenerate cluster at the bottom of the
+    spectrum (imbalanced classes, a float32 point) cannot deliver in a few hundred steps.
 
     Args:
         op: ``Params -> Params``, symmetric (e.g. a jitted HVP).
         v0: start vector (normalised here).
         which: ``"largest"`` or ``"smallest"``.
-        tol: relative residual tolerance; the eigenvalue error is ≤ tol·|θ| and typically
-            ≈ (tol·θ)²/gap.
+        tol: residual tolerance relative to ``scale``.
+        scale: the spectral scale (default |θ|, the current Ritz value: right for λ_max).
         max_iters: maximum operator applications in total.
-        restart: steps per cycle (memory bound).
+        restart: steps per cycle; default: as many as fit in 1 GiB (all of ``max_iters`` for P up
+            to ~250k, 52 at the paper scale).
         check_every: steps between convergence checks.
+        stop_above: see above (``which="largest"`` only).
 
     Returns:
         :class:`LanczosResult`.
@@ -594,8 +739,13 @@ def lanczos_extreme(
         raise ValueError(f"which={which!r}: expected 'largest' or 'smallest'")
     pick = -1 if which == "largest" else 0
     v, _ = _normalise(v0)
+    chunk_len = _chunk_size(v)
+    if restart is None:
+        vec_bytes = sum(a.size * a.dtype.itemsize for a in v)
+        restart = int(max(8, min(max_iters, _BASIS_BYTES // max(vec_bytes, 1))))
     used = 0
     theta = res = float("nan")
+    S = float("nan")
     while used < max_iters:
         v_prev = Params(*(jnp.zeros_like(a) for a in v))
         chunks: list[Params] = []
@@ -605,9 +755,9 @@ def lanczos_extreme(
         steps = min(restart, max_iters - used)
         evecs = None
         for j in range(steps):
-            if j % _CHUNK == 0:
-                chunks.append(Params(*(jnp.zeros((_CHUNK, *a.shape), a.dtype) for a in v)))
-            chunks[-1] = _chunk_set(chunks[-1], jnp.asarray(j % _CHUNK), v)
+            if j % chunk_len == 0:
+                chunks.append(Params(*(jnp.zeros((chunk_len, *a.shape), a.dtype) for a in v)))
+            chunks[-1] = _chunk_set(chunks[-1], jnp.asarray(j % chunk_len), v)
             w = op(v)
             used += 1
             w, alpha = _lanczos_step(w, v, v_prev, beta_prev)
@@ -618,46 +768,207 @@ def lanczos_extreme(
             alphas.append(float(alpha))
             beta_f = float(beta)
             m = j + 1
-            breakdown = not beta_f > 1e-14 * max(abs(a) for a in alphas)
+            spread = max(max(abs(a) for a in alphas), max(betas, default=0.0))
+            breakdown = not beta_f > 1e-14 * max(spread, abs(scale or 0.0))
             if m % check_every == 0 or m == steps or breakdown:
                 T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
                 evals, evecs = np.linalg.eigh(T)
                 theta = float(evals[pick])
                 res = 0.0 if breakdown else abs(beta_f * evecs[-1, pick])
-                if res <= tol * abs(theta):
+                S = abs(theta) if scale is None else abs(scale)
+                if res <= tol * S:
                     return LanczosResult(theta, res, used, True)
+                if stop_above is not None and which == "largest" and theta > stop_above:
+                    return LanczosResult(theta, res, used, False, True)
             betas.append(beta_f)
             v_prev, v, beta_prev = v, v_next, beta
         # restart from the extreme Ritz vector y = V s
-        s = np.zeros(len(chunks) * _CHUNK)
+        s = np.zeros(len(chunks) * chunk_len)
         s[: len(alphas)] = evecs[:, pick]
         y = Params(*(jnp.zeros_like(a) for a in v))
         for c, chunk in enumerate(chunks):
-            y = _combine_chunk(chunk, jnp.asarray(s[c * _CHUNK : (c + 1) * _CHUNK], v.W.dtype), y)
+            coef = jnp.asarray(s[c * chunk_len : (c + 1) * chunk_len], v.W.dtype)
+            y = _combine_chunk(chunk, coef, y)
         v, _ = _normalise(y)
-    return LanczosResult(theta, res, used, res <= tol * abs(theta))
+    return LanczosResult(theta, res, used, bool(res <= tol * S))
 
 
-def _make_ops(problem: Problem, params: Params, tp: Any, dtype: Any):
-    """Jitted pytree operators: plain HVP v ↦ ∇²f v and deflated v ↦ ∇²f v + σ P_T v."""
+# ------------------------------------------------------------------- operators
+@functools.partial(jax.jit, static_argnames=("loss",))
+def deflated_hvp(
+    point: Params, v: Params, tp: TangentProjector, sigma: jax.Array, hyper: Hyper,
+    labels: jax.Array, loss: str,
+) -> Params:
+    """(∇²f + σ P_T) v: the Hessian with the orbit tangent space T moved to σ (module docstring)."""
+    hv = hessian_vector_product(point, v, hyper, labels, loss)
+    pv = project_tangent(tp, v)
+    return Params(*(a + sigma * b for a, b in zip(hv, pv, strict=True)))
+
+
+@functools.partial(jax.jit, static_argnames=("loss",))
+def tangent_gram_hvp(
+    point: Params, v: Params, tp: TangentProjector, hyper: Hyper, labels: jax.Array, loss: str
+) -> Params:
+    """P_T ∇²f ∇²f P_T v: its largest eigenvalue is ‖∇²f·P_T‖₂² (two HVPs, two projections)."""
+    w = hessian_vector_product(point, project_tangent(tp, v), hyper, labels, loss)
+    return project_tangent(tp, hessian_vector_product(point, w, hyper, labels, loss))
+
+
+class HessianOperators(NamedTuple):
+    """Pytree operators at one point, calling the module-level jitted kernels (no recompiles).
+
+    Attributes:
+        plain: v ↦ ∇²f v.
+        deflated: (v, σ) ↦ (∇²f + σP_T) v.
+        tangent_gram: v ↦ P_T ∇²f² P_T v.
+    """
+
+    plain: Callable[[Params], Params]
+    deflated: Callable[[Params, float], Params]
+    tangent_gram: Callable[[Params], Params]
+
+
+def hessian_operators(
+    problem: Problem, params: Params, tp: TangentProjector, *, labels: Any = None
+) -> HessianOperators:
+    """:class:`HessianOperators` for ``problem`` at ``params`` (dtype of ``params``)."""
+    point = Params(*(jnp.asarray(a) for a in params))
+    dtype = point.W.dtype
     hyper = problem.hyper(dtype)
-    labels = jnp.asarray(problem.labels())
-    point = Params(*(jnp.asarray(a, dtype) for a in params))
+    y = jnp.asarray(resolve_labels(problem, labels))
     loss = problem.loss
+    return HessianOperators(
+        plain=lambda v: hessian_vector_product(point, v, hyper, y, loss),
+        deflated=lambda v, s: deflated_hvp(point, v, tp, jnp.asarray(s, dtype), hyper, y, loss),
+        tangent_gram=lambda v: tangent_gram_hvp(point, v, tp, hyper, y, loss),
+    )
 
-    @jax.jit
-    def deflated(pt, v, tp_, sigma):
-        hv = hessian_vector_product(pt, v, hyper, labels, loss)
-        pv = project_tangent(tp_, v)
-        return Params(*(a + sigma * b for a, b in zip(hv, pv)))
 
-    def plain(v: Params) -> Params:
-        return hessian_vector_product(point, v, hyper, labels, loss)
+def _random_params(problem: Problem, rng: np.random.Generator) -> Params:
+    """A standard-normal start vector as a Params pytree (flat draw split by ``unflatten``)."""
+    return Params(*(jnp.asarray(a) for a in unflatten(rng.standard_normal(problem.num_params),
+                                                      problem)))
 
-    def defl(v: Params, sigma: float) -> Params:
-        return deflated(point, v, tp, jnp.asarray(sigma, dtype))
 
-    return plain, defl
+def _eigsh_extreme(
+    problem: Problem, op, which: str, x0: np.ndarray, tol: float, scale: float | None,
+    max_iters: int,
+) -> LanczosResult:
+    """scipy ARPACK on a LinearOperator (flat vectors split on the host); residual re-checked.
+
+    ARPACK's own test is relative to |θ|; the returned pair is then checked by one more HVP,
+    ‖A y − θ y‖ ≤ tol·scale (scale = |θ| by default), as for :func:`lanczos_extreme`.
+    """
+    P = problem.num_params
+    count = {"n": 0}
+
+    def matvec(x: np.ndarray) -> np.ndarray:
+        count["n"] += 1
+        return np.asarray(flatten(op(unflatten(np.asarray(x, np.float64).reshape(-1), problem))))
+
+    A = spla.LinearOperator((P, P), matvec=matvec, dtype=np.float64)
+    try:
+        vals, vecs = spla.eigsh(A, k=1, which="LA" if which == "largest" else "SA", v0=x0,
+                                tol=tol, maxiter=max_iters)
+    except spla.ArpackNoConvergence:
+        return LanczosResult(float("nan"), float("inf"), count["n"], False)
+    theta, y = float(vals[0]), vecs[:, 0]
+    res = float(np.linalg.norm(matvec(y) - theta * y))
+    S = abs(theta) if scale is None else abs(scale)
+    return LanczosResult(theta, res, count["n"], res <= tol * S)
+
+
+def _matrix_free_extremes(
+    problem: Problem, p64: Params, labels: Any, tp: TangentProjector, *, method: str, tol: float,
+    zero_rtol: float, sigma: float | None, seed: int, max_iters: int,
+) -> Extremes:
+    """λ_max, the tangent check, then λ_min⁺ (T null) or the raw λ_min (T not null)."""
+    ops = hessian_operators(problem, p64, tp, labels=labels)
+    rng = np.random.default_rng(seed)
+    v0, v1, v2 = (_random_params(problem, rng) for _ in range(3))
+    m = tp.dim
+    jax.block_until_ready(ops.plain(v0))  # compile outside the timings
+    jax.block_until_ready(ops.deflated(v0, 1.0))
+    if m:
+        jax.block_until_ready(ops.tangent_gram(v0))
+    lanczos_extreme(ops.plain, v0, max_iters=2, restart=1, check_every=1)  # compile the kernels
+
+    def run(op, v, which, scale):
+        if method == "eigsh":
+            return _eigsh_extreme(problem, op, which, np.asarray(flatten(v)), tol, scale,
+                                  max_iters)
+        return lanczos_extreme(op, v, which=which, tol=tol, scale=scale, max_iters=max_iters)
+
+    notes: dict[str, str] = {}
+    t0 = time.perf_counter()
+    top = run(ops.plain, v0, "largest", None)
+    t_max = time.perf_counter() - t0
+    if not top.converged:
+        note = (f"{method} did not converge for λ_max in {top.matvecs} HVPs (residual "
+                f"{top.residual:.2e} > {tol:.0e}·|θ|); nothing that depends on it is reported")
+        for key in ("lambda_max", "lambda_min_nonzero", "lambda_min", "zero_modes"):
+            notes[key] = note
+        return Extremes(None, None, None, None, m, tp.rank, None, None, None, zero_rtol,
+                        "not-converged", notes, method, None, top.matvecs, 0, 0, t_max)
+    lmax = top.value
+    scale = max(abs(lmax), np.finfo(np.float64).tiny)
+    thr = zero_rtol * scale
+    # tangent check: ‖∇²f P_T‖² = λ_max(P_T ∇²f² P_T), decided to 10 % of thr² or stopped above it
+    t0 = time.perf_counter()
+    residual, null, n_check = 0.0, True, 0
+    if m:
+        start = project_tangent(tp, v2)
+        chk = lanczos_extreme(ops.tangent_gram, start, which="largest", tol=0.1, scale=thr * thr,
+                              max_iters=max_iters, stop_above=thr * thr)
+        n_check = chk.matvecs * 2
+        residual = math.sqrt(max(chk.value, 0.0)) / scale
+        if chk.stopped or (chk.converged and chk.value > thr * thr):
+            null = False
+        elif not chk.converged:
+            null = None
+    t_check = time.perf_counter() - t0
+    shift = lmax if sigma is None else float(sigma)
+    lmin_plus = lmin = zeros = None
+    t0 = time.perf_counter()
+    if null:
+        bottom = run(lambda v: ops.deflated(v, shift), v1, "smallest", scale)
+        n_min = bottom.matvecs
+        if bottom.converged:
+            lmin_plus = bottom.value
+            status = _classify(lmin_plus, scale, zero_rtol, notes)
+            if status == "ok":
+                zeros = m
+            else:
+                notes["zero_modes"] = ("not established: matrix-free extremes cannot count null "
+                                       "directions outside T when λ_min⁺ ≤ tol·λ_max")
+        else:
+            status = "not-converged"
+            notes["lambda_min_nonzero"] = (
+                f"{method} did not converge in {n_min} HVPs (residual {bottom.residual:.2e} > "
+                f"{tol:.0e}·λ_max)")
+            notes["zero_modes"] = "not established: λ_min⁺ did not converge"
+        notes["lambda_min"] = ("not computed: T is null, so the smallest eigenvalue is in its "
+                               f"zero cluster (|λ| ≤ {zero_rtol:.1e}·λ_max)")
+    else:
+        raw = run(ops.plain, v1, "smallest", scale)
+        n_min = raw.matvecs
+        if null is None:
+            status = "not-converged"
+            notes["zero_modes"] = notes["lambda_min_nonzero"] = (
+                f"the tangent check did not converge in {chk.matvecs} steps")
+        else:
+            status = "orbit-not-null"
+            notes["lambda_min_nonzero"] = _orbit_not_null_note(residual, zero_rtol)
+            notes["zero_modes"] = "not established: T is not null (matrix-free: no count)"
+        if raw.converged:
+            lmin = raw.value
+        else:
+            notes["lambda_min"] = (f"{method} did not converge in {n_min} HVPs (residual "
+                                   f"{raw.residual:.2e} > {tol:.0e}·λ_max)")
+    t_min = time.perf_counter() - t0
+    return Extremes(lmax, lmin_plus, lmin, zeros, m, tp.rank, residual, null, None, zero_rtol,
+                    status, notes, method, shift, top.matvecs, n_min, n_check, t_max, t_min,
+                    t_check)
 
 
 METHODS = ("auto", "dense", "lanczos", "eigsh")
@@ -667,98 +978,57 @@ def extreme_eigenvalues(
     problem: Problem,
     params: Params,
     *,
+    labels: Any = None,
     method: str = "auto",
     rank: int | None = None,
     tol: float = 1e-10,
+    zero_rtol: float | None = None,
+    rank_rtol: float | None = None,
     sigma: float | None = None,
     seed: int = 0,
-    max_iters: int = 400,
+    max_iters: int = 500,
     dense_max_params: int = 3000,
 ) -> Extremes:
-    """λ_max and λ_min⁺ of ∇²f at ``params``, with the symmetry null space deflated.
+    """λ_max, λ_min⁺ and the measured zero modes of ∇²f at ``params`` (module docstring).
+
+    Always in float64 (inside ``ufm.precision.x64``): a float32 point is cast up exactly, so the
+    Hessian is exact *for that point*, which is itself only float32-accurate.
 
     Args:
         problem: the UFM instance.
         params: the point (ideally a minimiser).
-        method: ``"dense"`` (eigvalsh of the full Hessian; P ≤ a few thousand),
+        labels: [N] labels (default ``problem.labels()``).
+        method: ``"dense"`` (one eigvalsh of the full Hessian; P ≤ a few thousand),
             ``"lanczos"`` (:func:`lanczos_extreme`, JAX, full reorthogonalisation, on the pytree;
-            the default for large P: it measured fastest, ``benchmarks/hessian_paper_scale.py``),
-            ``"eigsh"`` (scipy ARPACK on a ``LinearOperator``; the flat vector is split into the
-            pytree on the host) or ``"auto"`` (dense when P ≤ ``dense_max_params``, else lanczos).
-        rank: dim S for the tangent projector (:mod:`ufm.hessian`); pass K−1 at an approximate
-            collapse minimiser. None: the numerical rank (dense: the explicit so(d) basis).
-        tol: relative residual tolerance (Lanczos: β|s| ≤ tol·|θ|; ARPACK: its ``tol``).
+            it measured fastest, ``benchmarks/hessian_paper_scale.py``), ``"eigsh"`` (scipy
+            ARPACK for λ_max and the smallest eigenvalue; the tangent check stays Lanczos) or
+            ``"auto"`` (dense when P ≤ ``dense_max_params``, else lanczos).
+        rank: dim S for the tangent space (:mod:`ufm.hessian`); pass K−1 at an approximate
+            collapse minimiser. None: the numerical rank (singular values > ``rank_rtol``·σ_max).
+        tol: Lanczos/ARPACK residual tolerance relative to λ_max.
+        zero_rtol: relative zero threshold (default √eps of the point's dtype).
+        rank_rtol: numerical-rank threshold (default √eps of the point's dtype).
         sigma: deflation shift (default λ_max, see the module docstring).
         seed: seed of the start vectors.
-        max_iters: Lanczos step limit (per eigenvalue).
+        max_iters: Lanczos/ARPACK step limit (per run).
         dense_max_params: the ``auto`` threshold.
 
     Returns:
-        :class:`Extremes` (times exclude compilation).
-
-    Raises:
-        RuntimeError: if Lanczos does not reach ``tol`` within ``max_iters`` steps.
+        :class:`Extremes` (times exclude compilation). Never raises on non-convergence: the value
+        is None and ``status``/``notes`` say why.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if method == "auto":
         method = "dense" if problem.num_params <= dense_max_params else "lanczos"
-    if method == "dense":
-        return _dense_extremes(problem, params, rank)
-    dtype = np.float64
-    tp = tangent_projector(params, problem, rank=rank)
-    plain, defl = _make_ops(problem, params, tp, dtype)
-    P = problem.num_params
-    rng = np.random.default_rng(seed)
-    x0, x1 = rng.standard_normal(P), rng.standard_normal(P)
-    v0 = Params(*(jnp.asarray(a) for a in split_flat(x0, problem)))
-    v1 = Params(*(jnp.asarray(a) for a in split_flat(x1, problem)))
-    jax.block_until_ready(plain(v0))  # compile outside the timings
-    jax.block_until_ready(defl(v0, 1.0))
-    if method == "lanczos":  # compile the Lanczos kernels for these shapes
-        lanczos_extreme(plain, v0, max_iters=2, restart=1, check_every=1)
-
-    if method == "lanczos":
-        t0 = time.perf_counter()
-        top = lanczos_extreme(plain, v0, which="largest", tol=tol, max_iters=max_iters)
-        t_max = time.perf_counter() - t0
-        shift = top.value if sigma is None else float(sigma)
-        t0 = time.perf_counter()
-        bottom = lanczos_extreme(
-            lambda v: defl(v, shift), v1, which="smallest", tol=tol, max_iters=max_iters
-        )
-        t_min = time.perf_counter() - t0
-        for name, r in (("lambda_max", top), ("lambda_min_nonzero", bottom)):
-            if not r.converged:
-                raise RuntimeError(
-                    f"Lanczos for {name} did not converge in {max_iters} steps "
-                    f"(residual {r.residual:.3g} > tol·|θ| = {tol * abs(r.value):.3g})"
-                )
-        return Extremes(
-            top.value, bottom.value, tp.dim, "lanczos", shift,
-            top.matvecs, bottom.matvecs, t_max, t_min,
-        )
-
-    counter = {"n": 0}
-    shift_box = {"s": 0.0}
-
-    def matvec_plain(x: np.ndarray) -> np.ndarray:
-        counter["n"] += 1
-        return join_flat(plain(split_flat(np.asarray(x, dtype), problem)))
-
-    def matvec_defl(x: np.ndarray) -> np.ndarray:
-        counter["n"] += 1
-        return join_flat(defl(split_flat(np.asarray(x, dtype), problem), shift_box["s"]))
-
-    kw = {"k": 1, "tol": tol, "return_eigenvectors": False}
-    t0 = time.perf_counter()
-    op = spla.LinearOperator((P, P), matvec=matvec_plain, dtype=dtype)
-    lmax = float(spla.eigsh(op, which="LA", v0=x0, **kw)[0])
-    t_max, n_max = time.perf_counter() - t0, counter["n"]
-    shift_box["s"] = lmax if sigma is None else float(sigma)
-    counter["n"] = 0
-    t0 = time.perf_counter()
-    op = spla.LinearOperator((P, P), matvec=matvec_defl, dtype=dtype)
-    lmin = float(spla.eigsh(op, which="SA", v0=x1, **kw)[0])
-    t_min, n_min = time.perf_counter() - t0, counter["n"]
-    return Extremes(lmax, lmin, tp.dim, "eigsh", shift_box["s"], n_max, n_min, t_max, t_min)
+    zero_rtol = default_zero_rtol(params) if zero_rtol is None else float(zero_rtol)
+    rank_rtol = default_zero_rtol(params) if rank_rtol is None else float(rank_rtol)
+    y = resolve_labels(problem, labels)
+    with x64():
+        p64 = as_float64(params)
+        tp = tangent_projector(p64, problem, rank=rank, rtol=rank_rtol)
+        if method == "dense":
+            return _dense_extremes(problem, p64, y, tp, zero_rtol)
+        return _matrix_free_extremes(problem, p64, y, tp, method=method, tol=tol,
+                                     zero_rtol=zero_rtol, sigma=sigma, seed=seed,
+                                     max_iters=max_iters)
