@@ -15,6 +15,22 @@ import sympy as sp
 LOSSES = ("ce", "ls", "maxsup", "fl", "mse")
 
 
+class ProofFailure(AssertionError):
+    """A step of a proof did not hold (raised by :func:`require`, also under ``python -O``)."""
+
+
+def require(condition, message: str, *context) -> None:
+    """Raise :class:`ProofFailure` unless ``condition`` is true.
+
+    Every check of proofs/ goes through here rather than ``assert``, which ``python -O`` removes.
+    ``condition`` must be a Python or sympy boolean: ``None`` (sympy's "unknown", e.g. from
+    ``expr.is_positive``) fails. ``context`` is formatted only on failure.
+    """
+    if condition is None or not bool(condition):
+        detail = f" [{', '.join(map(str, context))}]" if context else ""
+        raise ProofFailure(message + detail)
+
+
 def centering(K: int) -> sp.Matrix:
     """C = I_K − J/K, the centring projector of theory.md 0."""
     return sp.eye(K) - sp.ones(K, K) / K
@@ -126,6 +142,15 @@ def matches_printed(value, printed: str) -> bool:
     decimals = len(printed.split(".")[1]) if "." in printed else 0
     ulp = sp.Rational(1, 10**decimals)
     return abs(sp.N(value, 50) - sp.Rational(printed)) <= ulp
+
+
+def vanishes(expr) -> bool:
+    """Exact test expr == 0: expand, then cancel, then simplify (cheapest first)."""
+    e = sp.expand(expr)
+    if e == 0:
+        return True
+    e = sp.cancel(e)
+    return e == 0 or sp.simplify(e) == 0
 
 
 def same(a, b) -> bool:

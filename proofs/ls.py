@@ -11,8 +11,11 @@ Plus the LS rows of the reference table b.8.
 
 Source: theory.md a.2 (LS identity; nc_loss label_smoothing_loss.py; MaxSup Thm 3.3) and b.3.
 
-Proof. (i) is checked for K = 2, …, 6 with symbolic logits and α (log p_k = z_k − logsumexp z);
-(ii)–(iii) with symbolic K, β, α via proofs.ce.
+Proof. (i) is checked for K = 2, …, 6 with symbolic logits and α (log p_k = z_k − logsumexp z).
+(ii) ℓ̄_LS − ℓ̄_CE = α(K−1)Δ/K is linear in Δ, so it moves into the penalty: (K−1)βΔ + α(K−1)Δ/K
+= (K−1)(β + α/K)Δ; then every step of proofs.ce applies with β_eff (stationarity, p*, the value
+φ_LS(Δ*) = f*_CE(β_eff), checked with symbolic K, β, α). (iii) Δ*_LS at β = 0, and the difference
+of the arguments of the logarithms, exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs import ce
-from proofs._common import matches_printed
+from proofs._common import matches_printed, require
 from proofs.reduction import loss_bar
 
 K = sp.Symbol("K", positive=True, integer=True)
@@ -73,22 +76,25 @@ def ls_identity_gap(Kv: int):
 
 def check():
     for Kv in range(2, 7):
-        assert sp.simplify(ls_identity_gap(Kv)) == 0
+        require(sp.simplify(ls_identity_gap(Kv)) == 0, "ℓ_LS = ℓ_CE + α(z_y − mean z)", Kv)
     # φ_LS(Δ) = φ_CE(Δ; β + α/K)
     phi_ls = loss_bar("ls", Delta, K, alpha=alpha) + (K - 1) * beta * Delta
-    assert sp.simplify(phi_ls - ce.phi(Delta, K, beta_eff())) == 0
+    require(sp.simplify(phi_ls - ce.phi(Delta, K, beta_eff())) == 0, "φ_LS = φ_CE(β + α/K)")
     # so b.2 applies with β_eff: threshold K·β_eff = Kβ + α
-    assert sp.expand(K * beta_eff() - (K * beta + alpha)) == 0
-    assert sp.simplify(sp.diff(phi_ls, Delta).subs(Delta, margin())) == 0
-    assert sp.simplify(ce.p_of(margin(), K) - p_star()) == 0
-    # (the value f*_LS = φ_LS(Δ*) = f*_CE(β_eff) then follows from proofs.ce with β → β_eff)
+    require(sp.expand(K * beta_eff() - (K * beta + alpha)) == 0, "K·β_eff = Kβ + α")
+    require(sp.simplify(sp.diff(phi_ls, Delta).subs(Delta, margin())) == 0, "φ_LS'(Δ*) = 0")
+    require(sp.simplify(ce.p_of(margin(), K) - p_star()) == 0, "p*_LS")
+    P = sp.Symbol("p_star", positive=True)  # collapse regime: p* = 1 − (K−1)β_eff > 0
+    at_p = {beta: (1 - P) / (K - 1) - alpha / K}
+    gap = (phi_ls.subs(Delta, margin()) - objective()).subs(at_p)
+    require(sp.simplify(sp.expand_log(gap)) == 0, "φ_LS(Δ*_LS) = f*_LS")
     # limit λ → 0: Δ*_LS → log(s_y / s_other)
     s_y, s_other = 1 - alpha + alpha / K, alpha / K
-    assert sp.simplify(sp.exp(margin()).subs(beta, 0) - s_y / s_other) == 0
-    assert sp.simplify(s_y / s_other - (K * (1 - alpha) + alpha) / alpha) == 0
+    require(sp.simplify(sp.exp(margin()).subs(beta, 0) - s_y / s_other) == 0, "λ → 0 limit")
+    require(sp.simplify(s_y / s_other - (K * (1 - alpha) + alpha) / alpha) == 0, "s_y/s_other")
     # Δ*_LS < Δ*_CE: the arguments of log differ by −(α/K)/(β(β + α/K)) < 0
     gap = sp.exp(margin()) - sp.exp(ce.margin(K, beta))
-    assert sp.simplify(gap + (alpha / K) / (beta * beta_eff())) == 0
+    require(sp.simplify(gap + (alpha / K) / (beta * beta_eff())) == 0, "Δ*_LS < Δ*_CE")
     # b.8 LS rows
     for (Kv, nv, lw, lh, a), printed in REFERENCE_ROWS.items():
         lw, lh, a = sp.Rational(lw), sp.Rational(lh), sp.Rational(a)
@@ -96,7 +102,7 @@ def check():
         D = margin(Kv, b, a)
         exact = (D, p_star(Kv, b, a), *ce.norms(D, Kv, nv, lw, lh), objective(Kv, b, a))
         for value, text in zip(exact, printed, strict=True):
-            assert matches_printed(value, text), (Kv, nv, text, sp.N(value, 15))
+            require(matches_printed(value, text), "b.8 LS row", Kv, nv, text, sp.N(value, 15))
 
 
 if __name__ == "__main__":

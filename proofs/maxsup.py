@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs._common import per_sample_loss
+from proofs._common import per_sample_loss, require
 
 alpha = sp.Symbol("alpha", nonnegative=True)
 Delta = sp.Symbol("Delta", positive=True)
@@ -45,18 +45,18 @@ def check():
         y = 0
         for j in range(Kv):
             z, t = argmax_chart(Kv, j)
-            assert sp.Max(*z) == z[j]
+            require(sp.Max(*z) == z[j], "max z = z_j on the chart", Kv, j)
             gap = sp.simplify(difference(Kv, y, z))
             expected = 0 if j == y else alpha * t[y]  # = α(max z − z_y) ≥ 0
-            assert sp.simplify(gap - expected) == 0
-            assert gap.is_nonnegative
+            require(sp.simplify(gap - expected) == 0, "ℓ_MS − ℓ_LS = α(max z − z_y)", Kv, j)
+            require(gap.is_nonnegative, "ℓ_MS ≥ ℓ_LS", Kv, j)
         # strict argmax y: ℓ_MS ≡ ℓ_LS on an open set, so all derivatives agree there
         z, _ = argmax_chart(Kv, y, strict=True)
-        assert sp.simplify(difference(Kv, y, z)) == 0
+        require(sp.simplify(difference(Kv, y, z)) == 0, "ℓ_MS = ℓ_LS where y is the argmax", Kv)
         # NC logits Δ(e_y − 1/K), Δ > 0, and the zero-regime logits z = 0
         nc = [Delta * (int(k == y) - sp.Rational(1, Kv)) for k in range(Kv)]
-        assert sp.simplify(difference(Kv, y, nc)) == 0
-        assert sp.simplify(difference(Kv, y, [sp.Integer(0)] * Kv)) == 0
+        require(sp.simplify(difference(Kv, y, nc)) == 0, "equal at the NC logits", Kv)
+        require(sp.simplify(difference(Kv, y, [sp.Integer(0)] * Kv)) == 0, "equal at z = 0", Kv)
 
 
 if __name__ == "__main__":

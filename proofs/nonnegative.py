@@ -11,13 +11,15 @@ h_{k,i} = t·e_k (orthogonal frame) and w_j = ω(e_j − (1/K)Σ_l e_l) (centred
   * the constructed point satisfies the KKT conditions of the constrained UFM exactly:
     ∇_W f = 0, ∇_b f = 0, ∂f/∂H_{jk} = 0 where H_{jk} > 0 and ∂f/∂H_{jk} ≥ 0 where H_{jk} = 0.
 Also the reference values of b.8 ("positive-feature CE f* = 0.16770054, LS 0.45128650").
+That φ₊(Δ*) is the global minimum of the H ≥ 0 problem for every K (d ≥ K) is proofs.global_min;
+that every minimiser has this structure is not proved.
 
 Source: theory.md b.7 (the positive layer-peeled model of Memorization-Dilation), b.8.
 
 Proof. The split is a 1-D minimisation (symbolic K, n, λ's). KKT: sympy differentiates the full
 UFM objective for K = 3, d = 4, n = 2 at the point, with λ_W, Δ, α and g := β₊ symbolic (λ_H is
 set so that β₊ = g), the off-class probability q = g (CE) or g + α/K (LS), p = 1 − (K−1)q and
-e^{−Δ} = q/p.
+e^{−Δ} = q/p (one case: KKT is a necessary condition; sufficiency is proofs.global_min).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from proofs._common import (
     matches_printed,
     one_hot,
     parameter_symbols,
+    require,
     same,
     ufm_objective,
 )
@@ -75,7 +78,8 @@ def kkt_gradient(loss, Kv=3, d=4, nv=2):
     W, H, b = parameter_symbols(Kv, d, Kv * nv)
     f = ufm_objective(W, H, b, labels(Kv, nv), loss, lam_w=lam_w, lam_h=lh, lam_b=lam_b,
                       alpha=alpha)
-    point = {**dict(zip(W, W_pt)), **dict(zip(H, H_pt)), **dict(zip(b, [0] * Kv))}
+    point = {**dict(zip(W, W_pt, strict=True)), **dict(zip(H, H_pt, strict=True)),
+             **dict(zip(b, [0] * Kv, strict=True))}
     grads = gradient_at(f, list(W) + list(H) + list(b), point, after={sp.exp(-Delta): q / p})
     nW, nH = Kv * d, d * Kv * nv
     return grads[:nW], grads[nW : nW + nH], grads[nW + nH :], list(H_pt), om / (nv * Kv) * g
@@ -83,31 +87,32 @@ def kkt_gradient(loss, Kv=3, d=4, nv=2):
 
 def check():
     w_star, t_star, value = split()
-    assert same(value, (K - 1) * beta_plus() * Delta)
-    assert same(value, sp.sqrt(K * (K - 1)) * beta * Delta)
+    require(same(value, (K - 1) * beta_plus() * Delta), "split cost (K−1)β₊Δ")
+    require(same(value, sp.sqrt(K * (K - 1)) * beta * Delta), "split cost sqrt(K(K−1))βΔ")
     w2, h2 = norms()
-    assert same(t_star**2, h2)
-    assert same((K - 1) / K * w_star**2, w2)  # ‖ω(e_j − 1/K 1)‖² = ω²(K−1)/K
+    require(same(t_star**2, h2), "‖h_k‖²")
+    require(same((K - 1) / K * w_star**2, w2), "‖w_j‖²")  # ‖ω(e_j − 1/K 1)‖² = ω²(K−1)/K
     # logits: w_jᵀh_k = ωt(δ_jk − 1/K)
     Kv = 4
     Wm = omega * (sp.eye(Kv) - sp.ones(Kv, Kv) / Kv)
-    assert Wm * (t * sp.eye(Kv)) == omega * t * (sp.eye(Kv) - sp.ones(Kv, Kv) / Kv)
+    require(Wm * (t * sp.eye(Kv)) == omega * t * (sp.eye(Kv) - sp.ones(Kv, Kv) / Kv), "logits")
     # KKT at the constructed point
     for loss in ("ce", "ls"):
         gW, gH, gb, H_pt, off = kkt_gradient(loss)  # d = 4 > K: H has zero rows beyond the frame
-        assert all(x == 0 for x in gW + gb), loss
+        require(all(x == 0 for x in gW + gb), "∇_W f = ∇_b f = 0", loss)
         for h, gh in zip(H_pt, gH, strict=True):
             if h != 0:
-                assert gh == 0  # stationary in the free coordinates
+                require(gh == 0, "∂f/∂H = 0 where H > 0", loss)
             else:
-                assert gh == 0 or sp.simplify(gh - off) == 0  # ≥ 0 on the active constraints
-        assert off.is_positive
-        assert any(sp.simplify(gh - off) == 0 for gh in gH)
+                require(gh == 0 or sp.simplify(gh - off) == 0, "∂f/∂H ≥ 0 where H = 0", loss)
+        require(off.is_positive, "the active multiplier is positive", loss)
+        require(any(sp.simplify(gh - off) == 0 for gh in gH), "some constraint is active", loss)
     # b.8: positive-feature CE and LS, K = 4, n = 3, λ = 5e-3
     lam = sp.Rational(5, 1000)
     bp = beta_plus(sp.sqrt(3 * lam * lam), 4)
-    assert matches_printed(ce.objective(4, bp), "0.16770054")
-    assert matches_printed(ls.objective(4, bp, sp.Rational(1, 10)), "0.45128650")
+    require(matches_printed(ce.objective(4, bp), "0.16770054"), "b.8 positive-feature CE")
+    require(matches_printed(ls.objective(4, bp, sp.Rational(1, 10)), "0.45128650"),
+            "b.8 positive-feature LS")
 
 
 if __name__ == "__main__":

@@ -16,16 +16,32 @@ Source: theory.md b.1 (Zhu et al. 2021 Thm 3.1; Zhou et al. 2022), "NC ansatz" a
 "Minimizer structure". Also: the stationarity consequence λ_W WᵀW = λ_H HHᵀ of b.1.
 
 Proof. (1) Symbolic K, n, λ_W, λ_H: only the ETF Gram matrix enters, so the algebra is done on
-scalars. (2) K = 3, 4 with exact ETF coordinates (d = K − 1 and d = K): the full UFM objective,
+scalars: the logits, the loss at them, R(c) and its minimiser, the norms. (2) K = 3 (d = 2 with
+radicals, d = 3) and K = 4 (d = 3, the rational tetrahedron, n = 1): the full UFM objective,
 written out entry by entry, equals φ(Δ) + (λ_b/2)K b₀² for each loss, with symbolic Δ, α, γ, λ_H,
-λ_b, b₀.
+λ_b, b₀, and the row norms of W and column norms of H at that point are the norms above.
+(3) The stationarity consequence: the data term depends on W, H only through WH, so
+Wᵀ∇_W L = (∇_H L)Hᵀ identically; at a critical point ∇_W f = ∇_H f = 0 then gives
+λ_W WᵀW = λ_H HHᵀ (and, taking traces, λ_W‖W‖² = λ_H‖H‖²). sympy differentiates the CE objective
+for generic symbolic W, H, b (K = 2, d = 2, N = 2 and K = 3, d = 2, N = 3) to check the identity.
+
+The value of the ansatz is an upper bound on the global minimum; that it is the global minimum
+(for every K) is proofs.global_min.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from proofs._common import balanced_point, etf_factor, labels, ufm_objective
+from proofs._common import (
+    balanced_point,
+    etf_factor,
+    labels,
+    parameter_symbols,
+    require,
+    same,
+    ufm_objective,
+)
 
 K, n = sp.symbols("K n", positive=True, integer=True)
 lam_w, lam_h, lam_b = sp.symbols("lambda_W lambda_H lambda_b", positive=True)
@@ -55,6 +71,14 @@ def phi(loss, Delta=Delta, K=K, beta=beta, **kw):
     return loss_bar(loss, Delta, K, **kw) + (K - 1) * beta * Delta
 
 
+def norms(Delta=Delta, K=K, n=n, lam_w=lam_w, lam_h=lam_h):
+    """(‖w_k‖², ‖h_{k,i}‖²) of theory.md b.1 at margin Δ (with the optimal split)."""
+    frac = (K - 1) / sp.sympify(K)
+    w2 = frac * sp.sqrt(n * lam_h / lam_w) * Delta
+    h2 = frac * sp.sqrt(lam_w / (n * lam_h)) * Delta
+    return w2, h2
+
+
 def ansatz_logits():
     """Own logit c·a and other logits −c·a/(K−1) (from the ETF Gram), and the margin Δ."""
     own, other = c * a, -c * a / (K - 1)
@@ -76,30 +100,34 @@ def optimal_split():
 def check_symbolic_K():
     own, other, margin = ansatz_logits()
     # the logits are Δ(e_y − 1/K): own = (K−1)Δ/K, other = −Δ/K, mean = 0
-    assert sp.simplify(own - (K - 1) * margin / K) == 0
-    assert sp.simplify(other + margin / K) == 0
-    assert sp.simplify(own + (K - 1) * other) == 0
+    require(sp.simplify(own - (K - 1) * margin / K) == 0, "own logit (K−1)Δ/K")
+    require(sp.simplify(other + margin / K) == 0, "other logits −Δ/K")
+    require(sp.simplify(own + (K - 1) * other) == 0, "logits have mean 0")
     # CE at these logits: logsumexp − own = log(1 + (K−1)e^{−Δ}); compare the arguments of log
     lse_minus_own = (sp.exp(own) + (K - 1) * sp.exp(other)) / sp.exp(own)
-    assert sp.simplify(lse_minus_own - (1 + (K - 1) * sp.exp(-margin))) == 0
+    require(sp.simplify(lse_minus_own - (1 + (K - 1) * sp.exp(-margin))) == 0, "ℓ̄_CE")
     # the norm split
     c_star, R_star, curvature = optimal_split()
-    assert sp.simplify(c_star - sp.sqrt(lam_w / (n * lam_h))) == 0
-    assert sp.simplify(R_star - (K - 1) * beta * Delta) == 0
-    assert sp.simplify(curvature / (K - 1)).is_positive  # K ≥ 2: a strict minimum
+    require(sp.simplify(c_star - sp.sqrt(lam_w / (n * lam_h))) == 0, "c* = sqrt(λ_W/(nλ_H))")
+    require(sp.simplify(R_star - (K - 1) * beta * Delta) == 0, "R(c*) = (K−1)βΔ")
+    require(sp.simplify(curvature / (K - 1)).is_positive, "R''(c*) > 0")  # K ≥ 2: strict minimum
     a_star = Delta * (K - 1) / (c_star * K)
     w2, h2 = a_star, c_star**2 * a_star
-    assert sp.simplify(w2 - (K - 1) / K * sp.sqrt(n * lam_h / lam_w) * Delta) == 0
-    assert sp.simplify(h2 - (K - 1) / K * sp.sqrt(lam_w / (n * lam_h)) * Delta) == 0
-    assert sp.simplify(sp.sqrt(w2 * h2) - (K - 1) * Delta / K) == 0
-    assert sp.simplify(lam_w * K * w2 - lam_h * n * K * h2) == 0  # λ_W‖W‖² = λ_H‖H‖²
-    # stationarity consequence: λ_W W = −GHᵀ/N and λ_H H = −WᵀG/N give λ_W WᵀW = λ_H HHᵀ
-    Km, dm, Nm = sp.symbols("K_m d_m N_m", positive=True, integer=True)
-    Wm, Hm = sp.MatrixSymbol("W", Km, dm), sp.MatrixSymbol("H", dm, Nm)
-    G = sp.MatrixSymbol("G", Km, Nm)
-    lhs = Wm.T * (-G * Hm.T / Nm)  # Wᵀ(λ_W W)
-    rhs = (-Wm.T * G / Nm) * Hm.T  # (λ_H H)Hᵀ
-    assert sp.simplify(lhs - rhs) == sp.ZeroMatrix(dm, dm)
+    nw2, nh2 = norms()
+    require(sp.simplify(w2 - nw2) == 0, "‖w_k‖²")
+    require(sp.simplify(h2 - nh2) == 0, "‖h_{k,i}‖²")
+    require(sp.simplify(sp.sqrt(w2 * h2) - (K - 1) * Delta / K) == 0, "‖w‖‖h‖ = (K−1)Δ/K")
+    require(sp.simplify(lam_w * K * w2 - lam_h * n * K * h2) == 0, "λ_W‖W‖² = λ_H‖H‖²")
+
+
+def check_stationarity_consequence(Kv: int, d: int, nv: int):
+    """Wᵀ∇_W f − (∇_H f)Hᵀ = λ_W WᵀW − λ_H HHᵀ for generic W, H, b (CE), exactly."""
+    W, H, b = parameter_symbols(Kv, d, Kv * nv)
+    f = ufm_objective(W, H, b, labels(Kv, nv), "ce", lam_w=lam_w, lam_h=lam_h, lam_b=lam_b)
+    gW = sp.Matrix(Kv, d, lambda i, j: sp.diff(f, W[i, j]))
+    gH = sp.Matrix(d, Kv * nv, lambda i, j: sp.diff(f, H[i, j]))
+    gap = W.T * gW - gH * H.T - (lam_w * W.T * W - lam_h * H * H.T)
+    require(all(sp.expand(x) == 0 for x in gap), "Wᵀ∇_W L = (∇_H L)Hᵀ", Kv, d, nv)
 
 
 def check_explicit(Kv: int, d: int, nv: int = 2):
@@ -113,11 +141,19 @@ def check_explicit(Kv: int, d: int, nv: int = 2):
         f = ufm_objective(W, H, b, labels(Kv, nv), loss, lam_w=lw, lam_h=lam_h, lam_b=lam_b,
                           alpha=alpha, gamma=gamma)
         target = phi(loss, Delta, Kv, beta_v) + lam_b * Kv * b0**2 / 2
-        assert sp.simplify(sp.expand_log(f - target)) == 0, (loss, Kv, d)
+        require(sp.simplify(sp.expand_log(f - target)) == 0, "f(ansatz) = φ(Δ)", loss, Kv, d)
+    # the norms of b.1 at this point
+    w2, h2 = norms(Delta, Kv, nv, lw, lam_h)
+    for k in range(Kv):
+        require(same(sum(x**2 for x in W[k, :]), w2), "‖w_k‖² at the point", Kv, d, k)
+    for i in range(Kv * nv):
+        require(same(sum(x**2 for x in H[:, i]), h2), "‖h_i‖² at the point", Kv, d, i)
 
 
 def check():
     check_symbolic_K()
+    check_stationarity_consequence(2, 2, 1)
+    check_stationarity_consequence(3, 2, 1)
     check_explicit(3, 3)
     check_explicit(3, 2)
     check_explicit(4, 3, nv=1)

@@ -6,8 +6,10 @@ exactly, for
   * CE, LS, MaxSup, FL: M = Δ*·C with Δ* = log((K−1)p*/(1−p*)), where p* solves the loss's
     stationarity equation: CE 1 − p = (K−1)β (b.2); LS/MaxSup 1 − p = (K−1)(β + α/K) (b.3, b.4);
     FL g_γ(p) = (K−1)β (b.5); b* = 0 (and with λ_b = 0 any b* = b₀·1);
-  * MSE (c_m = 1 and general c_m), the three cases of b.6: M = Δ*C, b* = s/K (λ_b = 0);
-    M = Δ*I, no bias; M = Δ*C + μ*J, b* = b*·1 (λ_b > 0).
+  * MSE (general c_m), the three cases of b.6: M = Δ*C, b* = s/K (λ_b = 0); M = Δ*I, no bias;
+    M = Δ*C + μ*J, b* = b*·1 (λ_b > 0, mean part on); and M = Δ*C, b* = c_m(s/K)/(c_m + λ_b)
+    (λ_b > 0, mean part off, μ* = 0). Where M has rank K − 1 (case 1, case 3 with μ* = 0) the
+    point exists and is critical for d = K − 1, not only d ≥ K.
 At the softmax minimisers the loss-gradient matrix is G = [∇_z ℓ(z_i, y_i)]_i = −Kβ·C·Y, the same
 for every loss (b.1).
 
@@ -15,10 +17,12 @@ Source: theory.md b.1 ("Stationarity", "Minimizer structure"), b.2–b.6.
 
 Proof. sympy differentiates the UFM objective, written out entry by entry, with respect to every
 entry of W, H, b and evaluates at the point, for K = 3 (d = 2 with radicals, d = 3) and K = 4
-(d = 3, the tetrahedron). Everything is symbolic: β, κ, λ_b, Δ, α, γ (FL: p symbolic and
+(d = 3, the tetrahedron); MSE for K = 3 (d = 2, 3, n = 2) and K = 4 (d = 3, 5, n = 1), the
+factorisation of proofs.mse. Everything is symbolic: β, κ, λ_b, Δ, α, γ, s, c_m (FL: p symbolic and
 β := g_γ(p)/(K−1)); λ_H = κ²β/n and λ_W = β/κ² realise the given β and κ. At the softmax point
 e^{−Δ} = (1 − p)/((K−1)p) is substituted; every other occurrence of Δ stays symbolic, so the
-gradient vanishes for the exact Δ*.
+gradient vanishes for the exact Δ*. (Stationarity is necessary, not sufficient: global optimality
+is proofs.global_min and proofs.certificate for the softmax losses, proofs.mse for MSE.)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from proofs._common import (
     one_hot,
     parameter_symbols,
     per_sample_loss,
+    require,
     ufm_objective,
 )
 
@@ -62,7 +67,8 @@ def softmax_gradient(loss, Kv, d, nv, lam_b_value=lam_b):
     W, H, b = parameter_symbols(Kv, d, Kv * nv)
     ys = labels(Kv, nv)
     f = ufm_objective(W, H, b, ys, loss, lam_w=lam_w, lam_h=lam_h, lam_b=lam_b_value, **params)
-    point = {**dict(zip(W, W_pt)), **dict(zip(H, H_pt)), **dict(zip(b, b_pt))}
+    point = {**dict(zip(W, W_pt, strict=True)), **dict(zip(H, H_pt, strict=True)),
+             **dict(zip(b, b_pt, strict=True))}
     e_minus_delta = {sp.exp(-Delta): (1 - p_star) / ((Kv - 1) * p_star)}
     grad = gradient_at(f, list(W) + list(H) + list(b), point, after=e_minus_delta)
     # the loss-gradient matrix G at the logits Z* = Δ* C Y + b₀ 1ᵀ
@@ -71,34 +77,22 @@ def softmax_gradient(loss, Kv, d, nv, lam_b_value=lam_b):
     G = sp.zeros(Kv, Kv * nv)
     for i, y in enumerate(ys):
         ell = per_sample_loss(loss, list(z), y, **params)
-        at = dict(zip(z, Zs[:, i]))
+        at = dict(zip(z, Zs[:, i], strict=True))
         for k in range(Kv):
             G[k, i] = sp.cancel(sp.expand(sp.diff(ell, z[k]).xreplace(at).subs(e_minus_delta)))
     return grad, G, b_val
 
 
-def mse_gradient(case, Kv, d, nv):
+def mse_gradient(case, Kv, d, nv, mean_on=True):
     """∇f at the MSE minimiser of theory.md b.6 (symbolic s, β, κ, c_m, λ_b)."""
-    D = mse.margin(Kv, beta, s, c_m)
-    C, J = centering(Kv), sp.ones(Kv, Kv)
-    if case == 1:
-        root, b_pt, lb = sp.sqrt(D) * C, s / Kv * sp.ones(Kv, 1), 0
-    elif case == 2:
-        root, b_pt, lb = sp.sqrt(D) * sp.eye(Kv), None, 0
-    else:
-        mu = mse.mean_part(Kv, beta, s, c_m, lam_b)
-        root, lb = sp.sqrt(D) * C + sp.sqrt(mu / Kv) * J, lam_b  # root² = ΔC + μJ
-        b_pt = mse.bias_value(mu, Kv, s, c_m, lam_b) * sp.ones(Kv, 1)
-    R = sp.zeros(Kv, d)
-    R[:, :Kv] = root
-    W_pt, H_pt = balanced_point(R, nv, kappa)
+    W_pt, H_pt, b_pt = mse.factor_point(case, Kv, d, nv, kappa, mean_on)
     W, H, b = parameter_symbols(Kv, d, Kv * nv, bias=b_pt is not None)
     f = ufm_objective(W, H, b, labels(Kv, nv), "mse", lam_w=beta / kappa**2,
-                      lam_h=kappa**2 * beta / nv, lam_b=lb, s=s, c_m=c_m)
-    point = {**dict(zip(W, W_pt)), **dict(zip(H, H_pt))}
+                      lam_h=kappa**2 * beta / nv, lam_b=lam_b if case == 3 else 0, s=s, c_m=c_m)
+    point = {**dict(zip(W, W_pt, strict=True)), **dict(zip(H, H_pt, strict=True))}
     variables = list(W) + list(H)
     if b_pt is not None:
-        point.update(dict(zip(b, b_pt)))
+        point.update(dict(zip(b, b_pt, strict=True)))
         variables += list(b)
     return gradient_at(f, variables, point)
 
@@ -113,14 +107,17 @@ def check():
         ("fl", 3, 3, 1),
     ):
         grad, G, b_val = softmax_gradient(loss, Kv, d, nv)
-        assert all(x == 0 for x in grad), (loss, Kv, d, nv)
+        require(all(x == 0 for x in grad), "∇f = 0", loss, Kv, d, nv)
         G_claim = -Kv * b_val * centering(Kv) * one_hot(Kv, nv)  # G = −Kβ·CY (b.1)
-        assert all(sp.simplify(g - c) == 0 for g, c in zip(G, G_claim, strict=True))
+        require(all(sp.simplify(g - c) == 0 for g, c in zip(G, G_claim, strict=True)),
+                "G = −Kβ·CY", loss, Kv, d, nv)
     grad, _, _ = softmax_gradient("ls", 3, 3, 1, lam_b_value=0)  # λ_b = 0: b* = b₀·1 for any b₀
-    assert all(x == 0 for x in grad)
-    for case in (1, 2, 3):
-        assert all(x == 0 for x in mse_gradient(case, 3, 3, 2)), case
-    assert all(x == 0 for x in mse_gradient(3, 4, 5, 1))
+    require(all(x == 0 for x in grad), "∇f = 0 with a free bias shift")
+    for case, Kv, d, nv, on in (
+        (1, 3, 3, 2, True), (2, 3, 3, 2, True), (3, 3, 3, 2, True), (3, 4, 5, 1, True),
+        (1, 3, 2, 2, True), (3, 3, 2, 2, False), (1, 4, 3, 1, True), (3, 4, 3, 1, False),
+    ):
+        require(all(x == 0 for x in mse_gradient(case, Kv, d, nv, on)), "MSE ∇f = 0", case, Kv, d)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
   hypothesis-drawn parameters (collapse regime) and compare them with :mod:`ufm.closed_form` and
   :mod:`ufm.spectrum`. The reference is computed from the same float64 inputs, so the only error
   is ufm's own float64 round-off: a few ulps amplified by the conditioning of each formula, far
-  below the 1e-12 relative tolerance asked for (ulp = 2.2e-16).
+  below the 1e-12 relative tolerance asked for (ulp = 2.2e-16). Every mpmath operation in this
+  module runs at 40 digits (the module-scoped ``_mp_precision`` fixture).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ RTOL = 1e-12
 DPS = 40
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _mp_precision():
+    """40-digit mpmath for every reference in this module (restored afterwards)."""
+    with mpmath.workdps(DPS):
+        yield
+
+
 # ----------------------------------------------------------------------------- the proofs
 def _run(name: str) -> None:
     importlib.import_module(f"proofs.{name}").check()
@@ -44,6 +52,10 @@ def _run(name: str) -> None:
 def test_module_list_is_complete():
     files = {p.stem for p in (ROOT / "proofs").glob("*.py")} - {"__init__", "_common", "run_all"}
     assert files == set(MODULES)
+
+
+def test_factorisation():
+    _run("factorisation")
 
 
 def test_reduction():
@@ -74,6 +86,10 @@ def test_nonnegative():
     _run("nonnegative")
 
 
+def test_global_min():
+    _run("global_min")
+
+
 def test_stationarity():
     _run("stationarity")
 
@@ -84,6 +100,13 @@ def test_hessian_spectrum():
 
 def test_certificate():
     _run("certificate")
+
+
+def test_mp_precision_is_40_digits():
+    assert mpmath.mp.dps == DPS
+    ref = _mp(sp.log(3), {})
+    assert abs(ref - mpmath.log(3)) < mpmath.mpf(10) ** -38
+    assert abs(ref - mpmath.mpf(math.log(3))) > mpmath.mpf(10) ** -20  # not a float64
 
 
 def test_run_all_rejects_unknown_names(capsys):
@@ -97,13 +120,15 @@ def test_run_all_rejects_unknown_names(capsys):
 def _mp(expr, subs: dict) -> mpmath.mpf:
     """Evaluate a sympy expression at float64 inputs (taken exactly) to DPS digits."""
     value = sp.N(expr.subs({k: sp.Float(v, DPS) for k, v in subs.items()}), DPS)
-    return mpmath.mpf(str(value))
+    with mpmath.workdps(DPS):
+        return mpmath.mpf(str(value))
 
 
 def _close(actual: float, reference, what: str, rtol: float = RTOL) -> None:
-    err = abs(mpmath.mpf(actual) - reference)
-    exact = mpmath.nstr(reference, 20)
-    assert err <= rtol * abs(reference), f"{what}: ufm {actual!r} vs exact {exact}"
+    with mpmath.workdps(DPS):
+        err = abs(mpmath.mpf(actual) - reference)
+        exact = mpmath.nstr(reference, 20)
+        assert err <= rtol * abs(reference), f"{what}: ufm {actual!r} vs exact {exact}"
 
 
 def _f(x) -> sp.Float:
@@ -222,7 +247,7 @@ def test_reduced_objective_matches_ufm(K, loss, margin, beta, alpha, gamma):
 
 
 # ------------------------------------------------------------------- Hessian spectrum vs ufm
-@given(K=st.integers(3, 6), extra=st.sampled_from([0, 1, 3]), n=st.integers(1, 3),
+@given(K=st.integers(2, 6), extra=st.sampled_from([0, 1, 3]), n=st.integers(1, 3),
        loss=st.sampled_from(["ce", "ls", "maxsup"]), u=st.floats(0.05, 0.9),
        lw=log_uniform(1e-4, 1e-1), alpha=st.floats(0.0, 0.4),
        bias=st.sampled_from(["none", "free", "decayed"]))
@@ -238,16 +263,44 @@ def test_hessian_spectrum_matches_ufm(K, extra, n, loss, u, lw, alpha, bias):
     D = mpmath.log(1 / b_eff - (K - 1))
     fam = hs.families(K, problem.d, n, _f(p), _f(problem.lambda_w), _f(problem.lambda_h),
                       _f(problem.lambda_b), Delta=_f(D), bias=problem.bias)
-    ref = []
-    with mpmath.workdps(DPS):
-        for _, block, mult in fam:
-            rows = [[mpmath.mpf(str(sp.N(v, DPS))) for v in row] for row in block.tolist()]
-            M = mpmath.matrix(rows)
-            ref += list(mpmath.eigsy(M, eigvals_only=True)) * int(mult)
-    ref.sort()
+    ref = _eigenvalues(fam)
     assert len(ref) == ufm_values.size == problem.num_params
     scale = max(abs(v) for v in ref)
     worst = max(abs(mpmath.mpf(a) - b) for a, b in zip(ufm_values, ref, strict=True))
+    assert worst <= RTOL * scale, f"eigenvalue error {float(worst):.3g}, scale {float(scale):.3g}"
+
+
+def _eigenvalues(fam) -> list:
+    """All eigenvalues (with multiplicity, sorted) of a proofs family table, to DPS digits."""
+    ref = []
+    for _, block, mult in fam:
+        rows = [[mpmath.mpf(str(sp.N(v, DPS))) for v in row] for row in block.tolist()]
+        ref += list(mpmath.eigsy(mpmath.matrix(rows), eigvals_only=True)) * int(mult)
+    return sorted(ref)
+
+
+@given(K=st.integers(2, 4), extra=st.sampled_from([0, 1, 3]), n=st.integers(1, 3),
+       gamma=st.floats(0.5, 4.0), u=st.floats(0.05, 0.9), lw=log_uniform(1e-4, 1e-1),
+       bias=st.sampled_from(["none", "decayed"]))
+def test_fl_hessian_spectrum_matches_ufm(K, extra, n, gamma, u, lw, bias):
+    """FL: the proofs' σ-form table (M₄ with Γ in σ_t, σ_o) against ufm.spectrum, whose FL M₄ is
+    numerical (autodiff of the class-mean problem; each (K, bias) compiles once)."""
+    g0 = ((K - 1) / K) ** gamma * ((K - 1) / K + gamma * math.log(K) / K)  # g_γ(1/K), b.5
+    beta = u * g0 / (K - 1)
+    problem = Problem(K, n, K - 1 + extra, loss="fl", gamma=gamma, lambda_w=lw,
+                      lambda_h=beta**2 / (n * lw), bias=bias != "none",
+                      lambda_b=lw if bias == "decayed" else 0.0)
+    values = expand(closed_form_spectrum(problem))
+    b = _beta(problem)
+    p = focal.solve_p(K, _f(b), _f(gamma), digits=DPS)
+    st_, so = hs.fl_logit_eigenvalues(K, p, _f(gamma))
+    fam = hs.families_sigma(K, problem.d, n, st_, so, _f(problem.lambda_w), _f(problem.lambda_h),
+                            _f(problem.lambda_b), Delta=focal.margin_of_p(p, K),
+                            bias=problem.bias, s=_f(b) / sp.sqrt(n))
+    ref = _eigenvalues(fam)
+    assert len(ref) == values.size == problem.num_params
+    scale = max(abs(v) for v in ref)
+    worst = max(abs(mpmath.mpf(a) - b) for a, b in zip(values, ref, strict=True))
     assert worst <= RTOL * scale, f"eigenvalue error {float(worst):.3g}, scale {float(scale):.3g}"
 
 
