@@ -9,7 +9,7 @@ Exit status: 0 when every configuration of the grid (or of the shard) is ``verif
 ``no-closed-form`` or ``certified``; 1 when any is ``mismatch`` or ``not-converged`` (a count per
 verdict is printed); 2 on bad input, with one line on stderr: a grid file that does not parse, an
 unknown key, an invalid value (named, before anything is solved), an output file written by
-another grid, an output file that cannot be written.
+another grid or another row schema, an output file that cannot be written.
 
 Grid file (TOML; reading it needs Python ≥ 3.11's ``tomllib``, or the ``tomli`` package)
 -----------------------------------------------------------------------------------------
@@ -22,73 +22,87 @@ Grid file (TOML; reading it needs Python ≥ 3.11's ``tomllib``, or the ``tomli`
     dim = 8
     lambda = [1e-3, 5e-3]       # shorthand: lambda_w = lambda_h = each value
     lambda_b = 0.0
+    label_noise = [0.0, 0.1]    # fraction of labels flipped (ufm.noise.flip_labels)
+    noise_seed = 0
     seed = {start = 0, count = 10}   # seeds 0..9 (a list of seeds works too)
 
     [solver]                    # optional; applies to every configuration
     dtype = "float64"           # or "float32"
-    max_iters = 20000           # first-order iteration budget
+    max_iters = 20000           # iteration budget (accelerated gradient plus Newton)
     # gtol = 1e-10              # relative stationarity tolerance; default eps^(2/3) of dtype
 
 Keys of ``[grid]`` are the :class:`~ufm.spec.Problem` fields ``loss, classes, per_class, dim,
 lambda_w, lambda_h, lambda_b, bias, alpha, gamma, target_scale, features``, plus ``lambda`` (sets
-``lambda_w`` and ``lambda_h`` to the same value; not together with either) and ``seed`` (the
-seed of the random start, an integer in [0, 2³¹)). Each value is
+``lambda_w`` and ``lambda_h`` to the same value; not together with either), ``seed`` (the seed
+of the random start, an integer in [0, 2³¹)), ``label_noise`` (η ∈ [0, 1), as
+``--label-noise``) and ``noise_seed`` (an integer ≥ 0, as ``--noise-seed``). Each value is
 
 * a scalar: one value;
 * a list: one axis of the product. For ``per_class`` an element is an integer n (balanced) or a
   list of K counts, so imbalanced classes are written ``per_class = [[3, 4, 5, 6]]``;
 * a range table: ``{start = a, stop = b, num = m, spacing = "log"}`` (``"log"`` or ``"linear"``,
-  both ends included) for the real-valued keys, ``{start = 0, count = m}`` for ``seed``.
+  both ends included) for the real-valued keys, ``{start = 0, count = m}`` for ``seed`` and
+  ``noise_seed``.
 
-Unset keys take the defaults of ``python -m ufm.solve``: loss ce, classes 10 (or the length of a
-``per_class`` count list), per_class 20, dim 32, λ_W = λ_H = λ_b = 5e-4, bias true, features
-free, α = 0.1 for ls/maxsup, γ = 3 for fl, target_scale 1, seed 0. A setting that a
-configuration does not use is an error rather than silently ignored: ``alpha`` with a loss other
-than ls/maxsup, ``gamma`` without fl, ``target_scale`` without mse, ``lambda_b`` with
-``bias = false``. To sweep several losses with their own settings, write several ``[[grid]]``
-tables: the configurations of all of them are concatenated (a configuration that appears twice is
-run once). A grid holds at most 1,000,000 configurations.
+Each point of the product is turned into a problem by :func:`ufm.solve.problem_from_args`, the
+function behind ``python -m ufm.solve``, so unset keys take the defaults of that CLI (loss ce,
+classes 10 or the length of a ``per_class`` count list, per_class 20, dim 32,
+λ_W = λ_H = λ_b = 5e-4, bias true, features free, α = 0.1 for ls/maxsup, γ = 3 for fl,
+target_scale 1, seed 0, no label noise), and a setting that a configuration does not use is an
+error rather than silently ignored: ``alpha`` with a loss other than ls/maxsup, ``gamma`` without
+fl, ``target_scale`` without mse, ``lambda_b`` with ``bias = false``, ``noise_seed`` without
+``label_noise``. A configuration with η = 0 has clean labels, so its noise seed is recorded as 0
+(an η axis that includes 0 does not repeat the clean run once per noise seed). To sweep several
+losses with their own settings, write several ``[[grid]]`` tables: the configurations of all of
+them are concatenated (a configuration that appears twice is run once). A grid holds at most
+1,000,000 configurations.
 
 Identity, output and resume
 ---------------------------
-Each configuration (problem, seed, dtype, max_iters, gtol) has a stable ``id``: the first 16 hex
-digits of the SHA-256 of its canonical JSON, so it does not depend on the order of keys or lists
-in the file. The grid's ``grid_hash`` is the SHA-256 of its sorted ids. The output is JSON lines,
-one row per configuration::
+Each configuration (problem, seed, label noise, dtype, max_iters, gtol) has a stable ``id``: the
+first 16 hex digits of the SHA-256 of its canonical JSON (which includes the row ``schema``), so it
+does not depend on the order of keys or lists in the file. The grid's ``grid_hash`` is the SHA-256
+of its sorted ids. The output is JSON lines, one row per configuration, holding what the report
+of ``python -m ufm.solve --json`` holds for the same settings (NaN written as null)::
 
-    {"id", "grid_hash", "schema", "problem": Problem.to_dict(), "seed",
+    {"id", "grid_hash", "schema",
+     "problem": Problem.to_dict() + {label_noise, noise_seed}, "seed",
      "solver": {dtype, max_iters, gtol},
-     "solution": {objective, objective_f64, grad_norm, converged, status, iterations,
-                  first_order_iterations, newton_iterations},
-     "closed_form": {available, reason, regime, margin, objective},
-     "comparison": {objective_gap, objective_rel_err, gram_w_rel_err, gram_h_rel_err,
-                    logits_rel_err} or null,
-     "nc": {nc1, nc2_w, nc2_h, nc3, nc4} or null, "tolerances": {...}, "verdict"}
+     "solution": SolveResult.to_dict() without seconds and compile_seconds (timings of the
+                 whole batched call, reported once in the summary),
+     ...ufm.verify.verify(problem, result, labels): "closed_form", "comparison", "certificate",
+        "objective_f64", "nc", "tolerances", "optimality_basis", "verdict",
+     "label_noise": ufm.noise.noise_report(...)        (only when label_noise > 0),
+     "imbalance": ufm.imbalance.minority_report(...)   (only for imbalanced classes)}
 
-with the closed-form comparison, tolerances and verdict of :mod:`ufm.verify` (objective
-re-evaluated in float64; NaN written as null).
+The checks and the verdict are those of :func:`ufm.verify.verify` called on each lane's
+:class:`~ufm.solvers.SolveResult`, so a row and ``python -m ufm.solve`` with the same settings
+give the same verdict. A lane whose point is not finite (the solver blew up) gets the verdict
+``not-converged``, null checks and an ``unverified`` reason (there is nothing to verify).
 
 Rows are appended a batch at a time with ``os.write`` on a file opened ``O_APPEND``: whole lines
 only, then ``fsync``. A crash can therefore leave at most one truncated line, at the very end of
-the file. On a rerun the file is read first: rows of this grid are skipped, and a last line
-without its newline is cut off the file and its configuration solved again, so an interrupted
-sweep resumes without loss or duplicates. A row with another ``grid_hash``, or any line that is
-not a row, stops the run with exit status 2 before the file is touched.
-The file is locked (``flock``) while a sweep writes it. The exit status and the printed counts
-cover every configuration of the grid (or shard), whether solved now or earlier.
+the file. On a rerun the file is read first (:func:`parse_rows`): rows of this grid are skipped,
+and a last line without its newline is cut off the file and its configuration solved again, so an
+interrupted sweep resumes without loss or duplicates. A row with another ``grid_hash`` or
+``schema``, or any complete line that is not a row, stops the run with exit status 2 before the
+file is touched. The file is locked (``flock``) while a sweep writes it. The exit status and the
+printed counts cover every configuration of the grid (or shard), whether solved now or earlier.
 
 Batching
 --------
-Configurations with the same static signature (K, per-class counts, d, bias, loss, features,
-dtype, max_iters, gtol) are solved together: their hyper-parameters and seeds are stacked and
-passed to one compiled ``jax.vmap`` of ``init_params(key(seed))`` followed by
-:func:`ufm.solvers.solve_arrays` (the starting point of :func:`ufm.solvers.minimize` with the
-same seed, so a lane reaches what a single solve reaches). The batch size is ``--batch-size`` (default 256) or, for the remainder, the next power of two, padded by
-repeating a configuration, so a group compiles at most ⌈log₂ batch⌉ + 1 shapes. With several JAX
-devices the batch axis is sharded over all of them (``jax.sharding.NamedSharding`` over a 1-D
-mesh ``("batch",)``; the batch is rounded up to a multiple of the device count); with one device
-the arrays are left where they are. The vmapped solve runs every lane until the slowest lane of
-the batch stops; each lane keeps its own result and status.
+Configurations with the same signature (:func:`ufm.batch.static_key`: K, per-class counts, d,
+bias, loss, features; plus dtype, max_iters, gtol) are solved together by
+:func:`ufm.batch.solve_batch`: their hyper-parameters, seeds and labels (which differ between
+lanes under label noise) are stacked and passed to one compiled ``jax.vmap`` of
+``init_params(key(seed))`` followed by :func:`ufm.solvers.solve_arrays`, the starting point and
+solver of :func:`ufm.solvers.minimize` with the same seed. The batch size is ``--batch-size``
+(default 256) or, for the remainder, the next power of two (:func:`ufm.batch.bucket`), padded by
+repeating a configuration, so a group compiles at most ⌈log₂ batch⌉ + 1 shapes, each once per
+process. With several JAX devices the batch axis is sharded over all of them
+(``jax.sharding.NamedSharding`` over a 1-D mesh ``("batch",)``). The vmapped solve runs every lane
+until the slowest lane of the batch stops; each lane keeps its own result and status. The solve
+of the next batch runs in a worker thread while the current batch is verified (one batch ahead).
 
 Many machines
 -------------
@@ -97,17 +111,17 @@ selects the I-th of M contiguous, nearly equal slices of the grid (in the groupe
 shard compiles few shapes). Run the M shards anywhere (a job array of any batch system, or Ray
 tasks: ``examples/ray_sweep.py``, which runs them on a local Ray instance or on a cluster given
 ``--address``), each into its own file, then merge complete lines (``examples/ray_sweep.py``
-does this, dropping duplicates) and check completeness with one more run on the merged file:
-``python -m ufm.sweep --grid g.toml --out merged.jsonl`` solves whatever is missing and prints the
-counts of the whole grid. Rows carry the hash of the whole grid, so shard files and merged files
-stay checkable against it.
+does this with :func:`parse_rows`, dropping duplicates) and check completeness with one more run
+on the merged file: ``python -m ufm.sweep --grid g.toml --out merged.jsonl`` solves whatever is
+missing and prints the counts of the whole grid. Rows carry the hash of the whole grid, so shard
+files and merged files stay checkable against it.
 
 Python API
 ----------
 :func:`load_grid` / :func:`loads_grid` / :func:`parse_grid` → :class:`Grid` (``configs``,
 ``grid_hash``, ``shard(I, M)``); :func:`run_sweep` (files, resume, progress) →
 :class:`SweepSummary`; :func:`solve_configurations` yields the rows of each batch without touching
-any file.
+any file; :func:`parse_rows` reads an output file's bytes.
 """
 
 from __future__ import annotations
@@ -120,32 +134,36 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 import numpy as np
 
-from ufm.spec import LOSSES, Problem, ProblemError
+from ufm import batch
+from ufm.progress import Progress
+from ufm.solve import EXIT_FAIL, EXIT_OK, EXIT_USAGE, FLAG_OF, UsageError, _Parser
+from ufm.spec import LOSSES, Problem, ProblemError, _finite_real, _is_int
 
-SCHEMA = "ufm.sweep/1"
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+SCHEMA = "ufm.sweep/2"
 OK_VERDICTS = ("verified", "no-closed-form", "certified")
 MAX_CONFIGS = 1_000_000
-SEED_LIMIT = 2**31
+SEED_LIMIT = batch.SEED_LIMIT
 
 PROBLEM_KEYS = ("loss", "classes", "per_class", "dim", "lambda_w", "lambda_h", "lambda_b", "bias",
                 "alpha", "gamma", "target_scale", "features")
-GRID_KEYS = (*PROBLEM_KEYS, "lambda", "seed")
+NOISE_KEYS = ("label_noise", "noise_seed")
+GRID_KEYS = (*PROBLEM_KEYS, "lambda", *NOISE_KEYS, "seed")
 SOLVER_KEYS = ("dtype", "max_iters", "gtol")
-REAL_KEYS = ("lambda", "lambda_w", "lambda_h", "lambda_b", "alpha", "gamma", "target_scale")
-# the defaults of python -m ufm.solve
-DEFAULTS: dict[str, Any] = dict(loss="ce", classes=10, per_class=20, dim=32, lambda_w=5e-4,
-                                lambda_h=5e-4, lambda_b=5e-4, bias=True, features="free", seed=0)
-ONLY_FOR = {"alpha": (("ls", "maxsup"), 0.1), "gamma": (("fl",), 3.0),
-            "target_scale": (("mse",), 1.0)}
-NEUTRAL = {"alpha": 0.0, "gamma": 0.0, "target_scale": 1.0}
+REAL_KEYS = ("lambda", "lambda_w", "lambda_h", "lambda_b", "alpha", "gamma", "target_scale",
+             "label_noise")
+SEED_KEYS = ("seed", "noise_seed")
+# the keys of ufm.verify.verify's result, null in the row of a lane that is not finite
+CHECK_KEYS = ("closed_form", "comparison", "certificate", "objective_f64", "nc", "tolerances",
+              "optimality_basis")
 
 
 class SweepError(ValueError):
@@ -164,6 +182,14 @@ class OutputError(SweepError):
         super().__init__(f"{path}: {reason}")
 
 
+@functools.lru_cache(maxsize=1)
+def _cli_defaults() -> dict[str, Any]:
+    """Every default of ``python -m ufm.solve`` (its parser with no arguments)."""
+    from ufm.solve import build_parser
+
+    return dict(vars(build_parser().parse_args([])))
+
+
 # ------------------------------------------------------------------------------- configurations
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -175,13 +201,17 @@ def _digest(text: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """One configuration of a sweep: a problem, the seed of its random start, solver settings."""
+    """One configuration of a sweep: a problem, the seed of its random start, label noise, solver
+    settings. ``label_noise`` = η ∈ [0, 1) and ``noise_seed`` are those of
+    :func:`ufm.noise.flip_labels` (``noise_seed`` is 0 when η = 0)."""
 
     problem: Problem
     seed: int = 0
     dtype: str = "float64"
     max_iters: int = 20_000
     gtol: float | None = None
+    label_noise: float = 0.0
+    noise_seed: int = 0
 
     def solver_dict(self) -> dict[str, Any]:
         """The solver settings, JSON-ready (``gtol`` None means eps^(2/3) of ``dtype``)."""
@@ -192,6 +222,7 @@ class Config:
         problem = dataclasses.asdict(self.problem)
         problem["per_class"] = list(self.problem.counts)
         return {"schema": SCHEMA, "problem": problem, "seed": self.seed,
+                "label_noise": self.label_noise, "noise_seed": self.noise_seed,
                 "solver": self.solver_dict()}
 
     @functools.cached_property
@@ -202,9 +233,22 @@ class Config:
     @property
     def signature(self) -> tuple:
         """What must be equal for configurations to share one compiled, vmapped solve."""
-        p = self.problem
-        return (p.K, p.counts, p.d, p.bias, p.loss, p.features, self.dtype, self.max_iters,
-                self.gtol)
+        return (*batch.static_key(self.problem), self.dtype, self.max_iters, self.gtol)
+
+    def labels(self) -> np.ndarray | None:
+        """The labels the objective uses, as ``python -m ufm.solve`` builds them: for η > 0
+        ``flip_labels(problem.labels(), K, η, noise_seed)``, else None (the problem's own)."""
+        if self.label_noise <= 0:
+            return None
+        from ufm.noise import flip_labels
+
+        return flip_labels(self.problem.labels(), self.problem.K, self.label_noise,
+                           self.noise_seed)
+
+    def problem_dict(self) -> dict[str, Any]:
+        """``Problem.to_dict()`` with the label noise, as in the ufm.solve report."""
+        return {**self.problem.to_dict(), "label_noise": self.label_noise,
+                "noise_seed": self.noise_seed}
 
 
 def grid_hash(configs: Iterable[Config]) -> str:
@@ -239,8 +283,7 @@ class Grid:
 
     def shard(self, index: int, count: int) -> tuple[Config, ...]:
         """The ``index``-th of ``count`` contiguous, nearly equal slices (0 ≤ index < count)."""
-        if not (isinstance(count, int) and count >= 1 and isinstance(index, int)
-                and 0 <= index < count):
+        if not (_is_int(count) and count >= 1 and _is_int(index) and 0 <= index < count):
             raise SweepError(f"shard {index}/{count}: expected I/M with 0 <= I < M")
         bounds = np.linspace(0, len(self.configs), count + 1).round().astype(int)
         return self.configs[bounds[index] : bounds[index + 1]]
@@ -262,34 +305,31 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _range_values(key: str, table: dict[str, Any], where: str) -> list[Any]:
-    """Expand a range table: ``{start, count}`` for seed, ``{start, stop, num, spacing}`` else."""
+    """Expand a range table: ``{start, count}`` for the seeds, ``{start, stop, num, spacing}``
+    (both ends included) for the real-valued keys."""
     text = f"{where} {key} = {_show(table)}"
-    if key == "seed":
+    if key in SEED_KEYS:
         if set(table) - {"start", "count"} or "count" not in table:
             raise GridError(f"{text}: expected a list of seeds or {{start = 0, count = m}}")
         start, count = table.get("start", 0), table["count"]
-        if not (_is_int(start) and _is_int(count) and count >= 1):
-            raise GridError(f"{text}: expected integers start >= 0 and count >= 1")
+        if not (_is_int(start) and start >= 0 and _is_int(count)
+                and 1 <= count <= MAX_CONFIGS):
+            raise GridError(f"{text}: expected integers start >= 0 and 1 <= count <= "
+                            f"{MAX_CONFIGS}")
         return list(range(start, start + count))
     if key not in REAL_KEYS:
         raise GridError(f"{text}: expected a value or a list (range tables are for real-valued "
-                        "keys and seed)")
+                        "keys, seed and noise_seed)")
     keys = set(table)
     if keys - {"start", "stop", "num", "spacing"} or not {"start", "stop", "num"} <= keys:
         raise GridError(f"{text}: expected {{start = a, stop = b, num = m, spacing = \"log\"}}")
     start, stop, num = table["start"], table["stop"], table["num"]
     spacing = table.get("spacing", "linear")
-    if not (_is_real(start) and _is_real(stop) and _is_int(num) and num >= 1):
-        raise GridError(f"{text}: expected real start, stop and an integer num >= 1")
+    if not (_finite_real(start) and _finite_real(stop) and _is_int(num)
+            and 1 <= num <= MAX_CONFIGS):
+        raise GridError(f"{text}: expected real start, stop and an integer 1 <= num <= "
+                        f"{MAX_CONFIGS}")
     if spacing == "log":
         if not (start > 0 and stop > 0):
             raise GridError(f"{text}: expected start > 0 and stop > 0 for log spacing")
@@ -319,37 +359,103 @@ def _axis(key: str, raw: Any, where: str) -> list[Any]:
     return values
 
 
-def _problem(settings: dict[str, Any], given: set[str], where: str) -> Problem:
-    """Build and validate the Problem of one point of the product; errors name the grid key."""
-    loss = settings.get("loss", DEFAULTS["loss"])
-    if loss not in LOSSES:
+_FIELD_OF = {flag: field for field, flag in FLAG_OF.items()}
+
+
+def _grid_words(text: str) -> str:
+    """A ufm.solve message in grid terms: ``--lambda-w`` → ``lambda_w``, ``--no-bias`` →
+    ``bias = false``; a flag in parentheses (a pointer to the CLI option) is dropped."""
+    text = re.sub(r" \(--[a-z][a-z-]*\)", "", text)
+    text = text.replace("--no-bias", "bias = false")
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: _FIELD_OF.get(m.group(0), m.group(1)), text)
+
+
+def _grid_key(field: str, settings: dict[str, Any]) -> str:
+    """The grid key that set ``field`` (``lambda`` sets ``lambda_w`` and ``lambda_h``)."""
+    return "lambda" if field in ("lambda_w", "lambda_h") and "lambda" in settings else field
+
+
+def _problem_error(err: ProblemError, settings: dict[str, Any], where: str) -> GridError:
+    """A :class:`~ufm.spec.ProblemError` as a grid error naming the key and the value written."""
+    key = _grid_key(err.field, settings)
+    value = settings.get(key, err.value)
+    return GridError(f"{where} {key} = {_show(value)}: expected {_grid_words(err.expected)}")
+
+
+def _problem(settings: dict[str, Any], where: str) -> Problem:
+    """The validated Problem of one point of the product, built by
+    :func:`ufm.solve.problem_from_args` from the CLI defaults overridden by the grid's values;
+    its errors are reworded to name the grid key and the value as written in the file."""
+    from ufm.solve import problem_from_args
+
+    args = argparse.Namespace(**_cli_defaults())
+    loss = settings.get("loss", args.loss)
+    if loss not in LOSSES:  # named first: the only-for-loss rules below mention the loss
         raise GridError(f"{where} loss = {_show(loss)}: expected one of " + ", ".join(LOSSES))
-    bias = settings.get("bias", DEFAULTS["bias"])
-    for key, (losses, default) in ONLY_FOR.items():
-        if key in given and loss not in losses:
-            raise GridError(f"{where} {key} = {_show(settings[key])}: applies only to loss "
-                            + " or ".join(losses) + f", not {_show(loss)} (use one [[grid]] "
-                            "table per loss)")
-    if "lambda_b" in given and bias is False:
-        raise GridError(f"{where} lambda_b = {_show(settings['lambda_b'])}: applies only with "
-                        "bias = true")
-    kwargs = {k: settings.get(k, DEFAULTS.get(k)) for k in PROBLEM_KEYS if k not in ONLY_FOR}
+    bias = settings.get("bias", not args.no_bias)
+    if not isinstance(bias, bool):
+        raise GridError(f"{where} bias = {_show(bias)}: expected true or false")
+    per_class = settings.get("per_class")
+    if per_class is not None:
+        counts = per_class if isinstance(per_class, tuple) else (per_class,)
+        if not (counts and all(_is_int(c) for c in counts)):
+            raise GridError(f"{where} per_class = {_show(per_class)}: expected an integer n >= 1 "
+                            "or a list of integers >= 1")
+        args.per_class = ",".join(str(c) for c in counts)  # the CLI's text form
+    for key in ("loss", "classes", "dim", "lambda_w", "lambda_h", "lambda_b", "alpha", "gamma",
+                "target_scale", "features"):
+        if key in settings:
+            setattr(args, key, settings[key])
     if "lambda" in settings:
-        kwargs["lambda_w"] = kwargs["lambda_h"] = settings["lambda"]
-    if isinstance(kwargs["per_class"], tuple) and "classes" not in given:
-        kwargs["classes"] = len(kwargs["per_class"])
-    if bias is False:
-        kwargs["lambda_b"] = 0.0
-    for key, (losses, default) in ONLY_FOR.items():
-        kwargs[key] = settings.get(key, default) if loss in losses else NEUTRAL[key]
+        args.lambda_w = args.lambda_h = settings["lambda"]
+    args.no_bias = not bias
     try:
-        return Problem(**kwargs)
+        return problem_from_args(args)
+    except UsageError as err:
+        cause = err.__context__
+        if isinstance(cause, ProblemError):  # raised "from None": the original is the context
+            raise _problem_error(cause, settings, where) from None
+        # an only-for rule of ufm.solve: "--FLAG VALUE: applies only to ..."
+        message = str(err)
+        field = _FIELD_OF.get(message.split(" ", 1)[0])
+        prefix = f"{message.split(' ', 1)[0]} {getattr(args, field, None)}: " if field else ""
+        if not (field and message.startswith(prefix)):
+            raise GridError(f"{where} {_grid_words(message)}") from None
+        key = _grid_key(field, settings)
+        hint = " (use one [[grid]] table per loss)" if "applies only to" in message else ""
+        raise GridError(f"{where} {key} = {_show(settings.get(key, getattr(args, field)))}: "
+                        f"{_grid_words(message[len(prefix):])}{hint}") from None
+
+
+def _noise(settings: dict[str, Any], given: set[str], where: str) -> tuple[float, int]:
+    """(η, noise seed) of one point, validated as ``--label-noise`` / ``--noise-seed``
+    (η by :func:`ufm.noise.check_eta`); the seed is 0 when η = 0 (clean labels)."""
+    from ufm.noise import check_eta
+
+    if "noise_seed" in given and "label_noise" not in given:
+        raise GridError(f"{where} noise_seed = {_show(settings['noise_seed'])}: applies only with "
+                        "label_noise > 0")
+    defaults = _cli_defaults()
+    try:
+        eta = check_eta(settings.get("label_noise", defaults["label_noise"]))
     except ProblemError as err:
-        key = err.field
-        if key in ("lambda_w", "lambda_h") and "lambda" in given:
-            key = "lambda"
-        value = settings.get(key, err.value)
-        raise GridError(f"{where} {key} = {_show(value)}: expected {err.expected}") from None
+        raise _problem_error(err, settings, where) from None
+    seed = settings.get("noise_seed", defaults["noise_seed"])
+    if not (_is_int(seed) and seed >= 0):
+        raise GridError(f"{where} noise_seed = {_show(seed)}: expected an integer >= 0")
+    return eta, int(seed) if eta > 0 else 0
+
+
+def _check_flips(problem: Problem, eta: float, noise_seed: int, settings: dict[str, Any],
+                 where: str) -> None:
+    """Refuse, before anything is solved, label noise that :func:`ufm.noise.flip_labels` refuses
+    (e.g. flips that leave a class without samples), as ``python -m ufm.solve`` does."""
+    from ufm.noise import flip_labels
+
+    try:
+        flip_labels(problem.labels(), problem.K, eta, noise_seed)
+    except ProblemError as err:
+        raise _problem_error(err, settings, where) from None
 
 
 def _solver_settings(table: Any, where: str, dtype: str | None) -> dict[str, Any]:
@@ -359,8 +465,9 @@ def _solver_settings(table: Any, where: str, dtype: str | None) -> dict[str, Any
     if unknown:
         raise GridError(f"{where} unknown key {unknown[0]!r}: expected one of "
                         + ", ".join(SOLVER_KEYS))
-    out = {"dtype": table.get("dtype", "float64"), "max_iters": table.get("max_iters", 20_000),
-           "gtol": table.get("gtol")}
+    defaults = _cli_defaults()
+    out = {"dtype": table.get("dtype", defaults["dtype"]),
+           "max_iters": table.get("max_iters", defaults["max_iters"]), "gtol": table.get("gtol")}
     if out["dtype"] not in ("float64", "float32"):
         raise GridError(f"{where} dtype = {_show(out['dtype'])}: expected \"float64\" or "
                         "\"float32\"")
@@ -369,7 +476,7 @@ def _solver_settings(table: Any, where: str, dtype: str | None) -> dict[str, Any
     if not (_is_int(out["max_iters"]) and out["max_iters"] >= 1):
         raise GridError(f"{where} max_iters = {_show(out['max_iters'])}: expected an integer >= 1")
     if out["gtol"] is not None:
-        if not (_is_real(out["gtol"]) and out["gtol"] > 0):
+        if not (_finite_real(out["gtol"]) and out["gtol"] > 0):
             raise GridError(f"{where} gtol = {_show(out['gtol'])}: expected a finite number > 0")
         out["gtol"] = float(out["gtol"])
     return out
@@ -387,8 +494,10 @@ def _expand(table: Any, where: str, solver: dict[str, Any]) -> Iterator[Config]:
             raise GridError(f"{where} lambda and {both[0]}: expected lambda (sets lambda_w = "
                             "lambda_h) or lambda_w/lambda_h, not both")
     keys = [k for k in table if k != "seed"] + ["seed"]  # the seed varies fastest
-    axes = [_axis(k, table[k], where) if k in table else [DEFAULTS["seed"]] for k in keys]
-    for seed in axes[-1]:
+    seed_axis = _axis("seed", table["seed"], where) if "seed" in table else [
+        _cli_defaults()["seed"]]
+    axes = [_axis(k, table[k], where) for k in keys[:-1]] + [seed_axis]
+    for seed in seed_axis:
         if not (_is_int(seed) and 0 <= seed < SEED_LIMIT):
             raise GridError(f"{where} seed = {_show(seed)}: expected an integer in [0, 2^31)")
     size = math.prod(len(a) for a in axes)
@@ -397,11 +506,19 @@ def _expand(table: Any, where: str, solver: dict[str, Any]) -> Iterator[Config]:
                         "(split the grid)")
     given = set(table)
     problems: dict[tuple, Problem] = {}
+    flips: set[tuple] = set()
     for combo in itertools.product(*axes[:-1]):
-        if combo not in problems:
-            problems[combo] = _problem(dict(zip(keys[:-1], combo)), given, where)
-        for seed in axes[-1]:
-            yield Config(problems[combo], seed, **solver)
+        settings = dict(zip(keys[:-1], combo, strict=True))
+        point = tuple(settings.get(k) for k in PROBLEM_KEYS + ("lambda",))
+        if point not in problems:
+            problems[point] = _problem({k: v for k, v in settings.items() if k not in NOISE_KEYS},
+                                       where)
+        eta, noise_seed = _noise(settings, given, where)
+        if eta > 0 and (problems[point].counts, eta, noise_seed) not in flips:
+            flips.add((problems[point].counts, eta, noise_seed))
+            _check_flips(problems[point], eta, noise_seed, settings, where)
+        for seed in seed_axis:
+            yield Config(problems[point], seed, **solver, label_noise=eta, noise_seed=noise_seed)
 
 
 def parse_grid(data: dict[str, Any], source: str = "grid", *, dtype: str | None = None) -> Grid:
@@ -476,174 +593,58 @@ def load_grid(path: str, *, dtype: str | None = None) -> Grid:
 
 # ------------------------------------------------------------------------------- batched solving
 @dataclasses.dataclass
-class Timing:
-    """Seconds spent compiling, solving (compiled calls) and post-processing (verdicts)."""
+class Timing(batch.Timing):
+    """:class:`ufm.batch.Timing` (compiles, calls and their seconds) plus the seconds spent
+    verifying and assembling rows (``post_seconds``)."""
 
-    compile_seconds: float = 0.0
-    solve_seconds: float = 0.0
     post_seconds: float = 0.0
-    compiles: int = 0
 
 
-_COMPILED: dict[tuple, Any] = {}
+def _finite(params: Any) -> bool:
+    return all(bool(np.isfinite(a).all()) for a in params)
 
 
-def _bucket(remaining: int, batch_size: int, devices: int) -> int:
-    """Lanes of the next call: batch_size, or the next power of two ≥ remaining if smaller;
-    a multiple of the device count."""
-    lanes = min(batch_size, 1 << max(remaining - 1, 0).bit_length())
-    return -(-lanes // devices) * devices
+def config_row(config: Config, result: Any, grid_hash_: str) -> dict[str, Any]:
+    """The JSON-ready row of one solved configuration (module docstring: output).
 
+    The checks are :func:`ufm.verify.verify` of ``result`` with the configuration's labels, and
+    the imbalance / label-noise sections are those of ``python -m ufm.solve`` (``ufm.solve.run``):
+    :func:`ufm.imbalance.minority_report` for imbalanced classes and
+    :func:`ufm.noise.noise_report` for η > 0.
 
-def _solve_from_seed(seed, hyper, labels, gtol, *, shape_problem: Problem, dtype: Any, loss: str,
-                     nonnegative: bool, cfg: Any):
-    """:func:`ufm.solvers.solve_arrays` from the seeded start ``init_params(key(seed))``.
-
-    Under ``vmap`` the seeds are int32 lanes; ``jax.random.key`` gives the key data [0, seed]
-    for 0 ≤ seed < 2³¹ whether the seed is an int32 lane or the Python int of
-    :func:`ufm.solvers.minimize`, so both start from the same point.
+    Args:
+        config: the configuration.
+        result: its :class:`~ufm.solvers.SolveResult` (e.g. one lane of
+            :func:`ufm.batch.solve_batch`).
+        grid_hash_: the ``grid_hash`` written into the row.
     """
-    import jax
-
-    from ufm.objective import init_params
-    from ufm.solvers import solve_arrays
-
-    params0 = init_params(shape_problem, jax.random.key(seed), dtype=dtype)
-    return solve_arrays(params0, hyper, labels, gtol, loss=loss, nonnegative=nonnegative, cfg=cfg)
-
-
-@functools.lru_cache(maxsize=None)
-def _objective_batch(loss: str):
-    import jax
-
-    from ufm.objective import objective
-
-    return jax.jit(jax.vmap(functools.partial(objective, loss=loss), in_axes=(0, 0, None)))
-
-
-def _stack_hyper(configs: Sequence[Config], dtype: Any):
-    from ufm.spec import Hyper
-
-    columns = zip(*(c.problem.hyper(dtype) for c in configs))
-    return Hyper(*(np.asarray(col, dtype=dtype) for col in columns))
-
-
-def _solve_lanes(configs: Sequence[Config], lanes: int, timing: Timing):
-    """One compiled, vmapped solve of ``configs`` padded to ``lanes``; host (numpy) results."""
-    import jax
-    import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    from ufm.precision import dtype_of, x64
-    from ufm.solvers import SolverConfig, default_gtol
-
-    first = configs[0]
-    p0 = first.problem
-    dtype = dtype_of(first.dtype)
-    padded = list(configs) + [configs[-1]] * (lanes - len(configs))
-    devices = jax.devices()
-    cfg = SolverConfig(max_iters=first.max_iters)
-    nonnegative = p0.features == "nonnegative"
-    tol = default_gtol(dtype) if first.gtol is None else first.gtol
-    shape_problem = Problem(p0.K, p0.counts, p0.d, bias=p0.bias, features=p0.features)
-    with x64(dtype == np.float64):
-        seeds = jnp.asarray([c.seed for c in padded], dtype=jnp.int32)
-        hyper = jax.tree.map(jnp.asarray, _stack_hyper(padded, dtype))
-        labels = jnp.asarray(p0.labels())
-        gtol = jnp.asarray(tol, dtype=dtype)
-        if len(devices) > 1:
-            mesh = Mesh(np.asarray(devices), ("batch",))
-            batched = NamedSharding(mesh, PartitionSpec("batch"))
-            replicated = NamedSharding(mesh, PartitionSpec())
-            seeds, hyper = jax.device_put((seeds, hyper), batched)
-            labels, gtol = jax.device_put((labels, gtol), replicated)
-        key = (p0.loss, nonnegative, cfg, dtype.name, p0.K, p0.d, p0.counts, p0.bias,
-               p0.features, lanes, len(devices))
-        compiled = _COMPILED.get(key)
-        if compiled is None:
-            start = time.perf_counter()
-            solve = functools.partial(_solve_from_seed, shape_problem=shape_problem, dtype=dtype,
-                                      loss=p0.loss, nonnegative=nonnegative, cfg=cfg)
-            fn = jax.jit(jax.vmap(solve, in_axes=(0, 0, None, None)))
-            compiled = _COMPILED[key] = fn.lower(seeds, hyper, labels, gtol).compile()
-            timing.compile_seconds += time.perf_counter() - start
-            timing.compiles += 1
-        start = time.perf_counter()
-        out = jax.block_until_ready(compiled(seeds, hyper, labels, gtol))
-        timing.solve_seconds += time.perf_counter() - start
-        return jax.tree.map(np.asarray, out), tol
-
-
-def _rows(configs: Sequence[Config], out: Any, tol: float, grid_hash_: str) -> list[dict]:
-    """Closed form, comparison, NC metrics and verdict of each solved lane (numpy, float64)."""
-    import jax.numpy as jnp
-
-    from ufm.closed_form import closed_form
-    from ufm.metrics import nc_metrics
-    from ufm.objective import Params
-    from ufm.precision import x64
     from ufm.report import to_jsonable
-    from ufm.solvers import Status
-    from ufm.verify import Tolerances, compare, decide
+    from ufm.verify import verify
 
-    n = len(configs)
-    p0 = configs[0].problem
-    labels = p0.labels()
-    W, H, b = (np.asarray(a[:n], dtype=np.float64) for a in out.params)
-    with x64():  # f re-evaluated in float64 for every lane at once
-        f64 = np.asarray(_objective_batch(p0.loss)(
-            Params(jnp.asarray(W), jnp.asarray(H), jnp.asarray(b)),
-            _as_jax(_stack_hyper(configs, np.float64)), jnp.asarray(labels)))
-    tolerances = Tolerances.for_dtype(configs[0].dtype)
-    tol_dict = _clean(dataclasses.asdict(tolerances))
-    solver = {**configs[0].solver_dict(), "gtol": tol}
-    rows = []
-    cache: dict[Problem, tuple[Any, dict, dict]] = {}  # closed form and JSON parts per problem
-    for i, config in enumerate(configs):
-        problem = config.problem
-        if problem not in cache:
-            cf = closed_form(problem)
-            cache[problem] = (cf, to_jsonable(problem.to_dict()), _clean({
-                "available": cf.available, "reason": cf.reason, "regime": cf.regime,
-                "margin": cf.margin, "objective": cf.objective}))
-        cf, problem_dict, cf_dict = cache[problem]
-        status = Status(int(out.status[i]))
-        converged = status == Status.CONVERGED
-        finite = all(np.isfinite(a[i]).all() for a in (W, H, b))
-        comparison = (compare(problem, Params(W[i], H[i], b[i]), cf, float(f64[i]))
-                      if cf.available else None)
-        nc = nc_metrics(W[i], H[i], b[i], labels, problem.K) if finite else None
-        it1, it2 = int(out.first_order_iterations[i]), int(out.newton_iterations[i])
-        rows.append({
-            "id": config.id, "grid_hash": grid_hash_, "schema": SCHEMA,
-            "problem": problem_dict, "seed": config.seed, "solver": solver,
-            "solution": _clean({
-                "objective": float(out.objective[i]), "objective_f64": float(f64[i]),
-                "grad_norm": float(out.grad_norm[i]), "converged": converged,
-                "status": status.name.lower().replace("_", "-"), "iterations": it1 + it2,
-                "first_order_iterations": it1, "newton_iterations": it2,
-            }),
-            "closed_form": cf_dict,
-            "comparison": None if comparison is None else _clean(comparison),
-            "nc": None if nc is None else _clean(nc),
-            "tolerances": tol_dict,
-            "verdict": decide(converged, cf, comparison, tolerances),
-        })
-    return rows
+    problem = config.problem
+    labels = config.labels()
+    solution = result.to_dict()
+    for key in ("seconds", "compile_seconds"):  # of the whole batched call, not of this lane
+        solution.pop(key)
+    row: dict[str, Any] = {
+        "id": config.id, "grid_hash": grid_hash_, "schema": SCHEMA,
+        "problem": config.problem_dict(), "seed": config.seed,
+        "solver": {**config.solver_dict(), "gtol": result.gtol}, "solution": solution,
+    }
+    if _finite(result.params):
+        row.update(verify(problem, result, labels))
+        if labels is not None:
+            from ufm.noise import noise_report
 
+            row["label_noise"] = noise_report(problem, result.params, problem.labels(), labels)
+        if not problem.balanced:
+            from ufm.imbalance import minority_report
 
-def _clean(flat: dict[str, Any]) -> dict[str, Any]:
-    """A flat dict of JSON scalars with NaN/inf floats replaced by None (JSON null)."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in flat.items()}
-
-
-def _as_jax(tree: Any) -> Any:
-    """Every leaf as a JAX array (under the current precision setting)."""
-    import jax
-    import jax.numpy as jnp
-
-    return jax.tree.map(jnp.asarray, tree)
+            row["imbalance"] = minority_report(problem, result.params)
+    else:  # the solver blew up: verify() has nothing to work on, and no verdict is given
+        row.update(dict.fromkeys(CHECK_KEYS), verdict="not-converged",
+                   unverified=f"the solver's point is not finite ({result.status}): not verified")
+    return to_jsonable(row)
 
 
 def solve_configurations(
@@ -652,14 +653,17 @@ def solve_configurations(
 ) -> Iterator[list[dict]]:
     """Solve and verify ``configs``, yielding the JSON-ready rows of each batch as it finishes.
 
-    Configurations with equal signatures run in one compiled ``vmap`` call per batch, sharded
-    over the JAX devices when there are several (module docstring). No files are touched.
+    Configurations with equal signatures run in one compiled ``vmap`` call per batch
+    (:func:`ufm.batch.solve_batch`), sharded over the JAX devices when there are several; each
+    row is then :func:`config_row`. The next batch is solved in a worker thread while the rows of
+    the current one are verified (so ``timing.solve_seconds`` and ``timing.post_seconds`` overlap
+    in wall time). No files are touched.
 
     Args:
         configs: the configurations (any order; grouped here).
         grid_hash_: the ``grid_hash`` written into each row.
         batch_size: lanes per compiled call at most (≥ 1).
-        timing: accumulates compile/solve/post-processing seconds.
+        timing: accumulates compile/solve/post-processing seconds and counts.
         on_compile: called as ``on_compile(config, lanes)`` before the first call of each shape
             group and batch size (a call that may compile).
     """
@@ -669,59 +673,98 @@ def solve_configurations(
         raise SweepError(f"batch_size={batch_size!r}: expected an integer >= 1")
     timing = Timing() if timing is None else timing
     devices = len(jax.devices())
+    calls: list[tuple[list[Config], int, bool]] = []  # (configurations, lanes, may compile)
     seen: set[tuple] = set()
     for group in group_configs(list(configs)):
         start = 0
         while start < len(group):
-            lanes = _bucket(len(group) - start, batch_size, devices)
+            lanes = batch.bucket(len(group) - start, batch_size, devices)
             chunk = group[start : start + lanes]
-            if on_compile is not None and (chunk[0].signature, lanes) not in seen:
-                seen.add((chunk[0].signature, lanes))
+            calls.append((chunk, lanes, (chunk[0].signature, lanes) not in seen))
+            seen.add((chunk[0].signature, lanes))
+            start += len(chunk)
+
+    def solve(chunk: list[Config], lanes: int) -> list:
+        first = chunk[0]
+        return batch.solve_batch(
+            [c.problem for c in chunk], [c.seed for c in chunk], [c.labels() for c in chunk],
+            dtype=first.dtype, max_iters=first.max_iters, gtol=first.gtol, lanes=lanes,
+            timing=timing)
+
+    # one call ahead: the worker thread solves batch i+1 (compiled JAX calls release the GIL)
+    # while this thread verifies batch i
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ufm-sweep-solve")
+    try:
+        futures = [pool.submit(solve, *calls[0][:2])] if calls else []
+        for i, (chunk, lanes, may_compile) in enumerate(calls):
+            if i + 1 < len(calls):
+                futures.append(pool.submit(solve, *calls[i + 1][:2]))
+            if may_compile and on_compile is not None:
                 on_compile(chunk[0], lanes)
-            out, tol = _solve_lanes(chunk, lanes, timing)
+            results = futures[i].result()
+            futures[i] = None  # release the arrays of finished batches
             t0 = time.perf_counter()
-            rows = _rows(chunk, out, tol, grid_hash_)
+            rows = [config_row(c, r, grid_hash_) for c, r in zip(chunk, results, strict=True)]
             timing.post_seconds += time.perf_counter() - t0
             yield rows
-            start += len(chunk)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------ output and resume
 _ROW_START = b'{"id": "'
 
 
-def _read_rows(fd: int, path: str, grid: Grid) -> dict[str, str]:
-    """Verdicts of the rows already in the output, by id.
+def parse_rows(data: bytes, path: str, grid: Grid) -> tuple[dict[str, tuple[str, bytes]], int]:
+    """The rows of a sweep output file's bytes, checked against ``grid``.
 
-    Every complete line must be a row of this grid. A last line without its newline (a write
-    cut short) is cut off the file, once the rest has been checked, provided it starts the way
-    every row does; its configuration is then solved again.
+    Every complete line must be a row of this grid and of :data:`SCHEMA` (blank lines are
+    skipped). A last line without its newline (a write cut short) must start the way every row
+    does; it is not a row (its configuration has to be solved again).
+
+    Returns:
+        ``(rows, end)``: ``rows`` maps each id to ``(verdict, line)`` of its first row (the line
+        with its newline), ``end`` is the number of bytes up to the last complete line.
+
+    Raises:
+        OutputError: a complete line that is not such a row, or a tail that cannot be one.
     """
-    size = os.fstat(fd).st_size
-    data = os.pread(fd, size, 0) if size else b""
-    done: dict[str, str] = {}
+    rows: dict[str, tuple[str, bytes]] = {}
     end = data.rfind(b"\n") + 1  # bytes up to the last complete line
     for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            row_id, row_hash, verdict = row["id"], row["grid_hash"], row["verdict"]
+            row_id, row_hash, schema, verdict = (row["id"], row["grid_hash"], row["schema"],
+                                                 row["verdict"])
         except (ValueError, TypeError, KeyError):
             raise OutputError(path, f"line {number} is not a ufm.sweep row (another file?)") \
                 from None
+        if schema != SCHEMA:
+            raise OutputError(path, f"line {number} is a {schema} row; this ufm writes {SCHEMA} "
+                              "rows (use a new output file)")
         if row_hash != grid.grid_hash:
             raise OutputError(path, f"was written by another grid (hash {row_hash}), expected "
                               f"{grid.grid_hash} for {grid.source}")
         if row_id not in grid.ids:
             raise OutputError(path, f"line {number}: configuration {row_id} is not in this grid")
-        done.setdefault(row_id, verdict)
+        rows.setdefault(row_id, (verdict, line + b"\n"))
     tail = data[end:]
-    if tail:
-        if not tail.startswith(_ROW_START[: len(tail)]):
-            raise OutputError(path, "the last line is neither a ufm.sweep row nor the start of one")
+    if tail and not tail.startswith(_ROW_START[: len(tail)]):
+        raise OutputError(path, "the last line is neither a ufm.sweep row nor the start of one")
+    return rows, end
+
+
+def _read_rows(fd: int, path: str, grid: Grid) -> dict[str, str]:
+    """Verdicts of the rows already in the output, by id (:func:`parse_rows`); a torn last line
+    is then cut off the file, once the rest has been checked."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    rows, end = parse_rows(data, path, grid)
+    if end < len(data):
         os.ftruncate(fd, end)
-    return done
+    return {row_id: verdict for row_id, (verdict, _) in rows.items()}
 
 
 def _append(fd: int, rows: Sequence[dict]) -> None:
@@ -756,60 +799,6 @@ def _open_output(path: str) -> int:
         os.close(fd)
         raise OutputError(path, "is being written by another sweep (locked)") from None
     return fd
-
-
-class Progress:
-    """A stdlib progress bar on a stream (``\\r`` updates on a terminal, throttled lines else)."""
-
-    def __init__(self, total: int, done: int = 0, stream: TextIO | None = None,
-                 enabled: bool = True, width: int = 30):
-        self.total, self.done, self.width = total, done, width
-        self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self.new = 0
-        self.note = ""
-        self._last = 0.0
-
-    def _line(self) -> str:
-        frac = self.done / self.total if self.total else 1.0
-        filled = int(round(frac * self.width))
-        elapsed = time.perf_counter() - self.start
-        rate = self.new / elapsed if elapsed > 0 and self.new else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else None
-        eta_s = "--:--" if eta is None else time.strftime("%H:%M:%S", time.gmtime(eta))
-        return (f"sweep [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
-                f"{100 * frac:5.1f}%  {60 * rate:,.0f}/min  ETA {eta_s}"
-                + (f"  {self.note}" if self.note else ""))
-
-    def show(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if self.tty:
-            self.stream.write("\r\033[K" + self._line())
-        elif force or now - self._last >= 5.0:
-            self.stream.write(self._line() + "\n")
-        else:
-            return
-        self._last = now
-        self.stream.flush()
-
-    def set_note(self, note: str) -> None:
-        self.note = note
-        self.show(force=bool(note))
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        self.new += n
-        self.note = ""
-        self.show(force=self.done >= self.total)
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 @dataclasses.dataclass
@@ -874,7 +863,7 @@ def run_sweep(grid: Grid, out: str, *, batch_size: int = 256,
                 counts[verdict] = counts.get(verdict, 0) + 1
                 resumed += 1
         todo = [c for c in selected if c.id not in done]
-        bar = Progress(len(selected), resumed, stream, enabled=progress)
+        bar = Progress(len(selected), resumed, label="sweep", stream=stream, enabled=progress)
         bar.show(force=True)
         timing = Timing()
 
@@ -900,15 +889,6 @@ def run_sweep(grid: Grid, out: str, *, batch_size: int = 256,
 
 
 # ------------------------------------------------------------------------------------------- CLI
-class UsageError(SweepError):
-    """Bad command-line input."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no usage dump
-        raise UsageError(message)
-
-
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, m = (int(s) for s in text.split("/"))
@@ -930,7 +910,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m ufm.sweep`` argument parser."""
+    """The ``python -m ufm.sweep`` argument parser (errors raise :class:`UsageError`)."""
     p = _Parser(prog="python -m ufm.sweep", description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--grid", required=True, metavar="GRID.toml", help="the grid file (TOML)")
@@ -959,8 +939,9 @@ def format_summary(summary: SweepSummary, grid: Grid, out: str) -> str:
         f"{summary.groups} shape group(s) -> {out}",
         f"run        {summary.new} solved now, {summary.resumed} already done; "
         f"{summary.seconds:.1f} s"
-        f" (compile {t.compile_seconds:.1f} s, solve {t.solve_seconds:.1f} s, verify "
-        f"{t.post_seconds:.1f} s), {rate:,.0f} configurations/min",
+        f" (compile {t.compile_seconds:.1f} s for {t.compiles} shape(s), solve "
+        f"{t.solve_seconds:.1f} s in {t.calls} call(s), verify {t.post_seconds:.1f} s), "
+        f"{rate:,.0f} configurations/min",
         f"verdicts   {counts}" + (f"   missing {missing}" if missing else ""),
     ])
 
@@ -970,12 +951,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         grid = load_grid(args.grid, dtype=args.dtype)
-        from ufm.precision import x64
+        from ufm.precision import enable_compilation_cache
 
-        float64 = any(c.dtype == "float64" for c in grid.configs)
-        with x64(float64):
-            summary = run_sweep(grid, args.out, batch_size=args.batch_size, shard=args.shard,
-                                progress=not args.quiet)
+        enable_compilation_cache()  # as python -m ufm.solve: a resumed sweep need not recompile
+        summary = run_sweep(grid, args.out, batch_size=args.batch_size, shard=args.shard,
+                            progress=not args.quiet)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except OutputError as err:
         print(f"error: --out {err}", file=sys.stderr)
         return EXIT_USAGE
