@@ -73,17 +73,7 @@ def merge(paths: list[str], out: str, grid) -> int:
 def build_parser():
     """The argument parser (errors raise ``ufm.solve.UsageError``: one line, exit 2)."""
     from ufm.solve import _Parser
-
-    def shards(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            import argparse
-
-            raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
-        return value
+    from ufm.sweep import _positive as shards  # an integer >= 1, else a one-line error
 
     parser = _Parser(prog="python examples/ray_sweep.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid", required=True, help="grid file (TOML), see ufm.sweep")

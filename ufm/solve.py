@@ -47,36 +47,28 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-class _Float(float):
-    """A float that prints as the text the user typed (so errors echo "1e-400", not "0.0")."""
+def _as_typed(base: type) -> type:
+    """A ``base`` (float or int) subclass that prints as the text the user typed, so an error
+    echoes "1e-400" rather than the parsed "0.0"."""
 
-    text: str
+    class Typed(base):
+        text: str
 
-    def __new__(cls, text: str):
-        value = super().__new__(cls, text)
-        value.text = text
-        return value
+        def __new__(cls, text: str):
+            value = super().__new__(cls, text)
+            value.text = text
+            return value
 
-    def __str__(self) -> str:
-        return self.text
+        def __str__(self) -> str:
+            return self.text
 
-    __repr__ = __str__
+        __repr__ = __str__
+
+    Typed.__name__ = f"Typed{base.__name__.title()}"
+    return Typed
 
 
-class _Int(int):
-    """An int that prints as the text the user typed."""
-
-    text: str
-
-    def __new__(cls, text: str):
-        value = super().__new__(cls, text)
-        value.text = text
-        return value
-
-    def __str__(self) -> str:
-        return self.text
-
-    __repr__ = __str__
+_Float, _Int = _as_typed(float), _as_typed(int)
 
 
 def _number(text: str) -> float:
