@@ -10,19 +10,27 @@ file. ``--tiny`` (or UFM_EXAMPLES_TINY=1) makes that problem small.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import tempfile
 
 
 def write_report(path: str, tiny: bool) -> int:
-    """Run ``python -m ufm.solve`` in-process; returns its exit status (0 = verified)."""
+    """Run ``python -m ufm.solve --json PATH`` in-process; returns its exit status (0 = verified).
+
+    The CLI also prints its own human-readable summary on stdout; this example prints a summary
+    read back from the JSON instead, so the CLI's is captured here and dropped (errors still go
+    to stderr).
+    """
     from ufm.solve import main as solve_main
 
     size = ["--classes", "4", "--per-class", "3", "--dim", "5"] if tiny else \
         ["--classes", "10", "--per-class", "20", "--dim", "32"]
-    return solve_main(["--loss", "ce", *size, "--lambda-w", "5e-3", "--lambda-h", "5e-3",
-                       "--json", path])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return solve_main(["--loss", "ce", *size, "--lambda-w", "5e-3", "--lambda-h", "5e-3",
+                           "--json", path])
 
 
 def summarise(report: dict) -> str:

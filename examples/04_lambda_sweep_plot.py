@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ax = fig.add_subplot()
     worst = 0.0
     for loss, alpha, color in (("ce", 0.0, "#0072B2"), ("ls", 0.1, "#D55E00")):
-        make = lambda lam: Problem(K, n, d, loss=loss, alpha=alpha, lambda_w=lam, lambda_h=lam,
-                                   lambda_b=lam)
+        def make(lam, loss=loss, alpha=alpha):
+            return Problem(K, n, d, loss=loss, alpha=alpha, lambda_w=lam, lambda_h=lam,
+                           lambda_b=lam)
         ax.plot(lines, [closed_form(make(lam)).margin for lam in lines], color=color,
                 label=f"{loss.upper()} closed form")
         solved = []

@@ -65,6 +65,7 @@ def test_02_reads_a_report_it_writes_and_one_given(tmp_path, capsys):
     assert run_example("02_read_json_report", ["--tiny"]) == 0
     out = capsys.readouterr().out
     assert "verdict   verified" in out and "theory    f* = 0.14902323154" in out  # theory.md b.8
+    assert out.count("verdict") == 1  # its own summary only: ufm.solve's is not printed too
     # and a report given on the command line
     report = tmp_path / "r.json"
     module = load_example("02_read_json_report")

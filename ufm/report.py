@@ -55,14 +55,33 @@ def to_jsonable(obj: Any) -> Any:
     return value if math.isfinite(value) else None
 
 
-def dumps(report: dict[str, Any]) -> str:
-    """The report as indented JSON (strict: no NaN tokens)."""
+def dumps(report: dict[str, Any], *, compact: bool = False) -> str:
+    """The report as JSON (strict: no NaN tokens): indented, or ``compact`` (no whitespace)."""
+    if compact:
+        return json.dumps(to_jsonable(report), separators=(",", ":"), allow_nan=False,
+                          ensure_ascii=False)
     return json.dumps(to_jsonable(report), indent=2, allow_nan=False)
 
 
-def write_json(report: dict[str, Any], path: str) -> None:
-    """Write ``report`` to ``path`` atomically (``-`` means stdout)."""
-    text = dumps(report) + "\n"
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it, which is not
+# thread-safe, and the sweep writes rows while a worker thread solves.
+_UMASK = _read_umask()
+
+
+def write_json(report: dict[str, Any], path: str, *, compact: bool = False) -> None:
+    """Write ``report`` to ``path`` atomically (``-`` means stdout).
+
+    The file gets the mode an ordinary ``open(path, "w")`` would give it (0o666 minus the umask,
+    i.e. 0644 under the usual umask 022), not the 0600 of the temporary file it is written to.
+    ``compact`` drops all whitespace (separators ``,`` and ``:``; used for the figure data).
+    """
+    text = dumps(report, compact=compact) + "\n"
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -70,7 +89,8 @@ def write_json(report: dict[str, Any], path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ufm-", suffix=".json")
     try:
-        with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

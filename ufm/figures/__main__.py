@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     _progress.set_enabled(not args.no_progress)
     mode = "quick" if args.quick else "full"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i, name in enumerate(names, 1):
         if not args.no_progress:
             print(f"[{i}/{len(names)}] {name} ({mode})", file=sys.stderr, flush=True)
@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in result["paths"]:
             print(path)
         if not args.no_progress:
-            print(f"[{i}/{len(names)}] {name} done in {result['seconds']:.1f} s", file=sys.stderr,
-                  flush=True)
+            print(f"[{i}/{len(names)}] {name} done in {result['seconds']:.1f} s "
+                  f"(CPU {result['cpu_seconds']:.1f} s)", file=sys.stderr, flush=True)
     if not args.no_progress:
-        print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s -> {args.out}",
-              file=sys.stderr)
+        print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s "
+              f"(CPU {time.process_time() - cpu:.1f} s) -> {args.out}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -10,12 +10,18 @@ fewer λ, measured as
 
 The zero-regime threshold λ_c of each curve (Δ* = 0 for λ ≥ λ_c: CE Kβ = 1, LS/MaxSup Kβ + α = 1,
 MSE Kβ = s, FL (K−1)β = g_γ(1/K), theory.md b.2–b.6) is found by bisection on the closed-form
-regime and drawn as a dotted vertical line.
+regime and drawn as a dotted vertical line in the curve's colour in every λ panel.
 
-MaxSup's zero-regime minimiser W = H = 0 sits on the kink of max_k z_k (all logits tie), where
-the objective is not differentiable: the solver cannot certify stationarity there (and may stop
-short of f*, see the agreement figure), so those markers are drawn hollow and recorded as not
-converged.
+MaxSup has the same minimisers and minimum value as LS (theory.md b.4), so its closed-form curve
+*is* the LS α = 0.1 line (not drawn again); its markers are hollow diamonds solved at λ's
+interleaved with the LS markers, so both stay visible on that line.
+
+Every marker carries the verdict of :func:`ufm.verify.verify` (:mod:`ufm.figures._verdict`):
+optimality by the gradient test or, for MaxSup's zero-regime minimiser on the kink of max z (all
+logits tie, f not differentiable), by a closed duality gap. A marker whose optimality is not
+established is drawn with a black cross and counted in the legend; no accuracy is claimed
+for it. Panel (f) is a single quantity, the relative objective error |f − f*|/f* (f* > 0 in both
+regimes: log K at W = H = 0), against the verdict tolerance eps^(2/3).
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ import numpy as np
 
 NAME = "closed_form_vs_solver"
 TITLE = "Closed form vs solver"
-KEYS = ("settings", "curves", "versions")
 CURVE_KEYS = ("loss", "alpha", "gamma", "label", "lam_line", "margin_line", "w_norm_sq_line",
               "h_norm_sq_line", "objective_line", "lam_zoom", "margin_zoom", "threshold",
-              "lam_marker", "margin", "w_norm_sq", "h_norm_sq", "objective", "converged",
-              "grad_norm", "rel_dev")
+              "lam_marker", "margin", "w_norm_sq", "h_norm_sq", "objective", "objective_rel_err",
+              "verdict")
+SCHEMA = {"settings": None, "curves": [dict.fromkeys(CURVE_KEYS)], "summary": None,
+          "versions": None}
+KEYS = tuple(SCHEMA)
+OPTIMAL = ("verified", "certified")
+ZOOM_LOSSES = ("ce", "ls", "maxsup")  # panel (b): the LS family's threshold shift with α
 
 CURVES = (
     ("ce", 0.0, 0.0),
@@ -44,6 +54,7 @@ CURVES = (
     ("mse", 0.0, 0.0),
 )
 THRESHOLD_FACTORS = (0.6, 0.85, 1.15, 1.4)
+MAXSUP_THRESHOLD_FACTORS = (0.7, 0.92, 1.08, 1.3)  # interleaved with LS α = 0.1's
 
 
 def settings(quick: bool) -> dict[str, Any]:
@@ -78,27 +89,29 @@ def threshold(s: dict[str, Any], loss: str, alpha: float, gamma: float) -> float
     return math.exp(hi)
 
 
-def _rel(x: float, ref: float) -> float:
-    """|x − ref|/|ref|, or |x| when ref = 0 (zero regime)."""
-    return abs(x - ref) / abs(ref) if ref != 0 else abs(x)
-
-
 def experiment(quick: bool, seed: int) -> dict[str, Any]:
     """Closed-form lines and solver markers for every curve of :data:`CURVES`.
 
     Markers: ``marker_points`` log-spaced λ (skipping ±5% around the threshold λ_c, where the
     minimiser is degenerate), plus λ_c·(0.6, 0.85, 1.15, 1.4) on both sides of the threshold.
+    MaxSup's markers sit at the geometric midpoints of that grid and at λ_c·(0.7, 0.92, 1.08,
+    1.3), so that they do not hide LS α = 0.1's.
     """
     from ufm.closed_form import closed_form
+    from ufm.figures import LANES
     from ufm.figures._batch import margin_of, solve_many
+    from ufm.figures._progress import track
     from ufm.figures._style import loss_style
+    from ufm.figures._verdict import verdict_of
     from ufm.report import versions
 
     s = settings(quick)
     lam_line = np.geomspace(s["lam_min"], s["lam_max"], s["line_points"])
     lam_marker = np.geomspace(s["lam_min"], 0.5 * s["lam_max"], s["marker_points"])
+    lam_between = np.sqrt(lam_marker[:-1] * lam_marker[1:])
     thresholds = [threshold(s, *c) for c in CURVES]
-    finite = [t for t in thresholds if t is not None]
+    finite = [t for (loss, _, _), t in zip(CURVES, thresholds, strict=True)
+              if t is not None and loss in ZOOM_LOSSES]
     zoom = np.linspace(0.5 * min(finite), 1.5 * max(finite), s["line_points"])
     problems, owners = [], []
     curves = []
@@ -106,9 +119,11 @@ def experiment(quick: bool, seed: int) -> dict[str, Any]:
         line = lambda lams, c=(loss, alpha, gamma): [closed_form(_problem(s, *c, lam))
                                                      for lam in lams]
         cfs, cfz = line(lam_line), line(zoom)
-        lams = [lam for lam in lam_marker if thr is None or abs(math.log(lam / thr)) > 0.05]
+        grid, factors = ((lam_between, MAXSUP_THRESHOLD_FACTORS) if loss == "maxsup"
+                         else (lam_marker, THRESHOLD_FACTORS))
+        lams = [lam for lam in grid if thr is None or abs(math.log(lam / thr)) > 0.05]
         if thr is not None:
-            lams += [thr * f for f in THRESHOLD_FACTORS]
+            lams += [thr * f for f in factors]
         for lam in sorted(lams):
             problems.append(_problem(s, loss, alpha, gamma, float(lam)))
             owners.append(c)
@@ -121,30 +136,40 @@ def experiment(quick: bool, seed: int) -> dict[str, Any]:
             "objective_line": [cf.objective for cf in cfs],
             "lam_zoom": zoom, "margin_zoom": [cf.margin for cf in cfz], "threshold": thr,
             "lam_marker": [], "margin": [], "w_norm_sq": [], "h_norm_sq": [], "objective": [],
-            "converged": [], "grad_norm": [], "rel_dev": [],
+            "objective_rel_err": [], "objective_tol": [], "verdict": [], "status": [],
+            "grad_norm": [],
         })
-    sols = solve_many(problems, [seed + i for i in range(len(problems))], label=NAME)
-    for c, sol in zip(owners, sols, strict=True):
+    sols = solve_many(problems, [seed + i for i in range(len(problems))], label=NAME,
+                      chunk=LANES)
+    for c, sol in track(list(zip(owners, sols, strict=True)), NAME + " verify"):
         cur = curves[c]
+        cf = closed_form(sol.problem)
+        v = verdict_of(sol)
         cur["lam_marker"].append(sol.problem.lambda_w)
         cur["margin"].append(margin_of(sol))
         cur["w_norm_sq"].append(float(np.sum(sol.W**2)) / sol.problem.K)
         cur["h_norm_sq"].append(float(np.sum(sol.H**2)) / sol.problem.N)
         cur["objective"].append(sol.objective)
-        cur["converged"].append(sol.converged)
+        cur["objective_rel_err"].append(abs(sol.objective - cf.objective) / abs(cf.objective))
+        cur["objective_tol"].append(v["objective_tol"])
+        cur["verdict"].append(v["verdict"])
+        cur["status"].append(sol.status)
         cur["grad_norm"].append(sol.grad_norm)
-        cf = closed_form(sol.problem)
-        cur["rel_dev"].append(max(
-            _rel(cur[key][-1], getattr(cf, attr)) for key, attr in
-            (("margin", "margin"), ("w_norm_sq", "w_norm_sq"), ("h_norm_sq", "h_norm_sq"),
-             ("objective", "objective"))))
+    markers = [v for cur in curves for v in cur["verdict"]]
+    summary = {"markers": len(markers), "verified": sum(v in OPTIMAL for v in markers),
+               "not_optimal": {f"{cur['label']}": sum(v not in OPTIMAL for v in cur["verdict"])
+                               for cur in curves},
+               "worst_objective_rel_err_verified": max(
+                   (e for cur in curves for e, v in zip(cur["objective_rel_err"], cur["verdict"],
+                                                        strict=True) if v in OPTIMAL),
+                   default=None)}
     return {"figure": NAME, "title": TITLE, "quick": quick, "seed": seed, "settings": s,
-            "curves": curves, "versions": versions()}
+            "curves": curves, "summary": summary, "versions": versions()}
 
 
 def plot(data: dict[str, Any], out_dir: str) -> list[str]:
-    """3×2 grid: Δ* (log λ), Δ* near the thresholds (linear λ), ‖w‖², ‖h‖², f* (log), and the
-    largest relative deviation of each solver marker from the closed form."""
+    """3×2 grid: Δ* (log λ), Δ* near the thresholds (linear λ; CE, LS, MaxSup), ‖w‖², ‖h‖²,
+    f* (log), and the relative objective error of each solver marker."""
     from matplotlib.lines import Line2D
 
     from ufm.figures import _style
@@ -156,35 +181,46 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
         ("margin", r"margin $\Delta^*$", "zoom"),
         ("w_norm_sq", r"$\|w_k\|^2$", "log"),
         ("h_norm_sq", r"$\|h_{k,i}\|^2$", "log"),
-        ("objective", r"$f^*$", "logy"),
-        ("rel_dev", "max. rel. deviation", "dev"),
+        ("objective", r"minimum value $f^*$", "logy"),
+        ("objective_rel_err", r"$|f - f^*|/f^*$", "dev"),
     )
     floor = 1e-17
+    tol = float(np.finfo(float).eps) ** (2 / 3)
+    n_bad = 0
     with _style.style():
-        fig, axes = _style.figure(_style.COLUMN, 5.3, nrows=3, ncols=2)
+        fig, axes = _style.figure(_style.COLUMN, 5.6, nrows=3, ncols=2)
         for ax, (key, ylabel, mode) in zip(axes.flat, panels, strict=True):
             zoom, dev = mode == "zoom", mode == "dev"
             for cur in curves:
+                if zoom and cur["loss"] not in ZOOM_LOSSES:
+                    continue
                 st = _style.loss_style(cur["loss"], alpha=cur["alpha"], gamma=cur["gamma"])
-                ls = (0, (3, 2)) if cur["loss"] == "maxsup" else "-"  # it lies on LS α = 0.1
-                if not dev:
+                maxsup = cur["loss"] == "maxsup"
+                if not dev and not maxsup:  # MaxSup's line is LS α = 0.1's (theory.md b.4)
                     x = np.asarray(cur["lam_zoom" if zoom else "lam_line"], dtype=float)
                     y = np.asarray(cur[key + ("_zoom" if zoom else "_line")], dtype=float)
-                    ax.plot(x, y, color=st["color"], ls=ls, lw=1.0, zorder=2)
+                    ax.plot(x, y, color=st["color"], lw=1.0, zorder=2)
+                if cur["threshold"] is not None:
+                    ax.axvline(cur["threshold"], color=st["color"], ls=":", lw=0.7, zorder=1)
                 xm = np.asarray(cur["lam_marker"], dtype=float)
                 ym = np.asarray(cur[key], dtype=float)
-                ok = np.asarray(cur["converged"], dtype=bool)
+                ok = np.array([v in OPTIMAL for v in cur["verdict"]], dtype=bool)
                 if dev:
                     ym = np.maximum(ym, floor)
                 if zoom:
-                    inside = (xm >= x[0]) & (xm <= x[-1])
+                    lo, hi = np.min(cur["lam_zoom"]), np.max(cur["lam_zoom"])
+                    inside = (xm >= lo) & (xm <= hi)
                     xm, ym, ok = xm[inside], ym[inside], ok[inside]
-                    if cur["threshold"] is not None:
-                        ax.axvline(cur["threshold"], color=st["color"], ls=":", lw=0.9, zorder=1)
-                ax.plot(xm[ok], ym[ok], ls="none", marker=st["marker"], ms=3.0, color=st["color"],
-                        mec="white", mew=0.3, zorder=3)
-                ax.plot(xm[~ok], ym[~ok], ls="none", marker=st["marker"], ms=3.0, mfc="none",
-                        color=st["color"], mew=0.7, zorder=3)
+                mk = dict(ls="none", marker=st["marker"], color=st["color"], zorder=3)
+                if maxsup:
+                    ax.plot(xm, ym, ms=4.2, mfc="none", mew=0.8, **mk)
+                else:
+                    ax.plot(xm, ym, ms=3.0, mec="white", mew=0.3, **mk)
+                if (~ok).any():
+                    ax.plot(xm[~ok], ym[~ok], ls="none", marker="x", ms=4.5, mew=0.9,
+                            color=_style.BLACK, zorder=4)
+                    if dev:
+                        n_bad += int((~ok).sum())
             if zoom:
                 ax.set_xlabel(r"$\lambda$ (linear, near $\lambda_c$)")
                 ax.set_ylim(bottom=-0.05 * ax.get_ylim()[1])
@@ -194,14 +230,14 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
                 ax.set_xlabel(r"$\lambda$")
                 if mode in ("logy", "dev"):
                     ax.set_yscale("log")
-                    _style.log_ticks(ax, "y", numticks=5)
+                    _style.log_ticks(ax, "y", numticks=5, minor=mode == "logy")
                 else:
                     ax.set_ylim(bottom=0)
             if dev:
                 ax.set_ylim(floor / 3, 1e-3)
-                for tol, txt in ((np.finfo(float).eps ** (1 / 3), r"$\epsilon^{1/3}$"),):
-                    ax.axhline(tol, color=_style.BLACK, ls="--", lw=0.7)
-                    ax.text(ax.get_xlim()[0], tol, " " + txt, va="bottom", ha="left", fontsize=6.5)
+                ax.axhline(tol, color=_style.BLACK, ls="--", lw=0.7)
+                ax.text(0.03, tol * 2, r"tol. $\epsilon^{2/3}$", transform=ax.get_yaxis_transform(),
+                        va="bottom", ha="left", fontsize=7)
             ax.set_ylabel(ylabel)
             ax.grid(True, which="major")
         for ax, letter in zip(axes.flat, "abcdef", strict=True):
@@ -209,13 +245,23 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
         handles, labels = [], []
         for cur in curves:
             st = _style.loss_style(cur["loss"], alpha=cur["alpha"], gamma=cur["gamma"])
-            handles.append(Line2D([], [], color=st["color"], marker=st["marker"], ms=3.0, lw=1.0,
-                                  ls=(0, (3, 2)) if cur["loss"] == "maxsup" else "-"))
-            labels.append(cur["label"])
-        handles += [Line2D([], [], color=_style.GREY, ls=":", lw=0.9),
-                    Line2D([], [], color=_style.GREY, marker="o", ls="none", ms=3.0, mfc="none")]
-        labels += [r"threshold $\lambda_c$", "not stationary (kink)"]
-        fig.suptitle(f"lines: closed form, markers: solver.  K={s['classes']}, n={s['per_class']}, "
-                     f"d={s['dim']}, " r"$\lambda = \lambda_W = \lambda_H = \lambda_b$", fontsize=7)
+            if cur["loss"] == "maxsup":
+                handles.append(Line2D([], [], color=st["color"], marker=st["marker"], ms=4.2,
+                                      mfc="none", mew=0.8, ls="none"))
+                labels.append(cur["label"])
+            else:
+                handles.append(Line2D([], [], color=st["color"], marker=st["marker"], ms=3.0,
+                                      lw=1.0))
+                labels.append(cur["label"])
+        handles.append(Line2D([], [], color=_style.GREY, ls=":", lw=0.9))
+        labels.append(r"threshold $\lambda_c$")
+        if n_bad:
+            handles.append(Line2D([], [], color=_style.BLACK, marker="x", ls="none", ms=4.5))
+            labels.append(f"not converged ({n_bad}; no claim)")
+        fig.suptitle(f"K={s['classes']}, n={s['per_class']}, d={s['dim']}, "
+                     r"$\lambda = \lambda_W = \lambda_H = \lambda_b$" "\n"
+                     "lines: closed form, markers: solver; MaxSup markers lie\n"
+                     "on the LS α=0.1 line (MaxSup = LS, theory.md b.4)",
+                     fontsize=7)
         _style.legend_below(fig, handles, labels, ncol=3)
         return _style.save(fig, out_dir, NAME)

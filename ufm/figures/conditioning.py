@@ -8,13 +8,18 @@ c.1), so all four definitions of :mod:`ufm.conditioning` are drawn, one panel ea
 * κ_scale: the 2×2 (W, H)-rescaling block (trivial irrep);
 * κ_features: the Hessian in H with W frozen at W*.
 
-Problem of theory.md c.3: K = 10, d = 10, n = 5, λ_W = λ_H = λ_b = λ. Top row: κ against λ for
+Problem of theory.md c.3: K = 10, d = 10, n = 5, λ_W = λ_H = λ_b = λ (quick mode: K = 4, d = 4,
+n = 3, so that the dense autodiff Hessians behind the markers are small, P = 68 instead of 610;
+``c3_table`` holds the closed-form κ_full of the c.3 table at K = 10 in both modes). Top row: κ
+against λ for
 CE and LS (α = 0.05, 0.1, 0.2) from the closed-form spectrum
 (:func:`ufm.conditioning.closed_form_kappas`),
 with numerical values (autodiff Hessian at the closed-form minimiser,
 :func:`ufm.conditioning.hessian_report`, dense) as markers, and the λ's where LS (α = 0.1) is lower
-than CE shaded. Bottom row: κ_LS/κ_CE over (λ, α); blue (ratio < 1, LS lower) is shaded and the
-contour ratio = 1 drawn; grey is LS's zero regime (Kβ + α ≥ 1, no collapse, κ undefined).
+than CE shaded. Bottom row: κ_LS/κ_CE over (λ, α) on a diverging log colour scale centred at 1
+whose two ends are the smallest and largest ratio in the data (nothing saturates); LS lower
+(ratio < 1) is blue and hatched, and the contour ratio = 1 drawn; grey is LS's zero regime
+(Kβ + α ≥ 1, no collapse, κ undefined).
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ import numpy as np
 
 NAME = "conditioning"
 TITLE = "Condition numbers of CE and LS at the minimiser"
-KEYS = ("settings", "lam_line", "lines", "markers", "map", "versions")
+SCHEMA = {"settings": None, "lam_line": None,
+          "lines": [dict.fromkeys(("loss", "alpha", "kappa_full", "kappa_logit", "kappa_scale",
+                                   "kappa_features"))],
+          "markers": [dict.fromkeys(("loss", "alpha", "lambda", "kappa_full", "kappa_logit",
+                                     "kappa_scale", "kappa_features"))],
+          "map": {"lam": None, "alpha": None, "ratio": None}, "versions": None}
+KEYS = tuple(SCHEMA)
+C3_SHAPE = (10, 5, 10)  # theory.md c.3: K, n, d
 KAPPAS = ("kappa_full", "kappa_logit", "kappa_scale", "kappa_features")
 LINE_ALPHAS = (0.05, 0.1, 0.2)
 SHADE_ALPHA = 0.1
@@ -34,20 +46,35 @@ C3_LAMBDAS = (1e-5, 1e-3, 1e-2)  # the λ's of the κ_full table of theory.md c.
 
 
 def settings(quick: bool) -> dict[str, Any]:
-    return {"classes": 10, "per_class": 5, "dim": 10, "bias": True, "lambda": "λ_W = λ_H = λ_b = λ",
-            "lam_min": 1e-6, "lam_max": 4e-2, "line_points": 120 if quick else 240,
+    K, n, d = (4, 3, 4) if quick else C3_SHAPE
+    return {"classes": K, "per_class": n, "dim": d, "bias": True, "lambda": "λ_W = λ_H = λ_b = λ",
+            "lam_min": 1e-6, "lam_max": 4e-2,
+            "line_points": 120 if quick else 240,
             "map_lam_points": 60 if quick else 140, "map_alpha_points": 26 if quick else 61,
-            "alpha_max": 0.5, "marker_lambdas": [1e-4] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2],
+            "alpha_max": 0.5,
+            "marker_lambdas": [1e-5, 1e-3] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2],
             "reference_lambdas": list(C3_LAMBDAS),
             "marker_alpha": SHADE_ALPHA, "line_alphas": list(LINE_ALPHAS),
             "shade_alpha": SHADE_ALPHA}
 
 
-def _problem(s: dict[str, Any], loss: str, lam: float, alpha: float = 0.0):
+def _problem(s: dict[str, Any], loss: str, lam: float, alpha: float = 0.0,
+             shape: tuple[int, int, int] | None = None):
     from ufm.spec import Problem
 
-    return Problem(s["classes"], s["per_class"], s["dim"], loss=loss, lambda_w=lam, lambda_h=lam,
-                   lambda_b=lam, bias=s["bias"], alpha=alpha)
+    K, n, d = shape or (s["classes"], s["per_class"], s["dim"])
+    return Problem(K, n, d, loss=loss, lambda_w=lam, lambda_h=lam, lambda_b=lam, bias=s["bias"],
+                   alpha=alpha)
+
+
+def c3_table(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """Closed-form κ_full at the c.3 table's problem (K = 10, d = 10, n = 5), both modes."""
+    from ufm.conditioning import closed_form_kappas
+
+    return [{"lambda": lam, "alpha": a,
+             "kappa_full": closed_form_kappas(_problem(s, "ce" if a == 0 else "ls", lam, a,
+                                                       shape=C3_SHAPE))["kappa_full"]}
+            for lam in C3_LAMBDAS for a in (0.0, *LINE_ALPHAS)]
 
 
 def _kappas(s: dict[str, Any], loss: str, lam: float,
@@ -104,7 +131,7 @@ def experiment(quick: bool, seed: int) -> dict[str, Any]:
             "lam_line": lam_line,
             "lines": lines, "markers": markers,
             "map": {"lam": lam_map, "alpha": alpha_map, "ratio": ratio},
-            "versions": versions()}
+            "c3_table": c3_table(s), "versions": versions()}
 
 
 def _intervals(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
@@ -125,6 +152,26 @@ def _intervals(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
+def _ratio_ticks(vmin: float, vmax: float) -> list[float]:
+    """Colour-bar ticks (ratios) for log10 limits [vmin, vmax]: 1, the decades inside, and on a
+    side spanning less than a decade a 1-significant-digit value near its end."""
+    ticks = {1.0} | {10.0**t for t in range(math.ceil(vmin), math.floor(vmax) + 1)}
+    for end in (vmin, vmax):
+        if abs(end) < 1 and abs(end) > 0.1:
+            value = 10.0**end
+            digits = -math.floor(math.log10(value))
+            rounded = (math.ceil if end < 0 else math.floor)(value * 10**digits) / 10**digits
+            ticks.add(rounded)
+    return sorted(t for t in ticks if vmin - 1e-12 <= math.log10(t) <= vmax + 1e-12)
+
+
+def _tick_label(t: float) -> str:
+    e = math.log10(t)
+    if abs(e - round(e)) < 1e-12 and abs(e) >= 2:
+        return f"$10^{{{round(e)}}}$"
+    return f"{t:g}"
+
+
 TITLES = {
     "kappa_full": r"$\kappa_{\rm full}$ (all of $W, H, b$)",
     "kappa_logit": r"$\kappa_{\rm logit}$ (logit Hessian)",
@@ -135,9 +182,10 @@ TITLES = {
 
 def plot(data: dict[str, Any], out_dir: str) -> list[str]:
     """2×4 grid at page width: κ(λ) lines (top), κ_LS/κ_CE over (λ, α) (bottom)."""
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import TwoSlopeNorm
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator
 
     from ufm.figures import _style
 
@@ -150,6 +198,12 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
     mp = data["map"]
     lam_map = np.asarray(mp["lam"], dtype=float)
     alpha_map = np.asarray(mp["alpha"], dtype=float)
+    # one diverging colour scale for the four maps, in log10 of the ratio, centred at 1 and
+    # spanning exactly the data (no saturation)
+    logs = [np.log10(np.array(mp["ratio"][k], dtype=float)) for k in KAPPAS]
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs])
+    vmin, vmax = min(float(finite.min()), -0.05), max(float(finite.max()), 0.05)
+    norm = TwoSlopeNorm(vmin=vmin, vcenter=0.0, vmax=vmax)
     with _style.style():
         fig, axes = _style.figure(_style.PAGE, 3.9, nrows=2, ncols=4)
         mesh = None
@@ -169,15 +223,17 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
                 ax.plot(m["lambda"], m[k], ls="none", marker=st["marker"], ms=3.6, mfc="white",
                         mec=st["color"], mew=0.9, zorder=3)
             ax.set_xscale("log")
-            ax.set_yscale("log")
+            top = np.array([v for ln in lines for v in ln[k] if v is not None], dtype=float)
+            if top.max() / top.min() > 10:
+                ax.set_yscale("log")  # else (κ_logit, between 1 and K) linear reads better
             _style.log_ticks(ax, "x", numticks=4)
-            ax.set_title(TITLES[k], fontsize=7.5)
+            ax.set_title(TITLES[k], fontsize=8)
             ax.set_xlabel(r"$\lambda$")
             ax.grid(True, which="major")
             R = np.array(mp["ratio"][k], dtype=float)
             mx.set_facecolor("#D9D9D9")  # LS zero regime: no collapse, κ undefined
-            mesh = mx.pcolormesh(lam_map, alpha_map, R, shading="nearest", cmap="RdBu_r",
-                                 norm=LogNorm(vmin=1 / 100, vmax=100), rasterized=True)
+            mesh = mx.pcolormesh(lam_map, alpha_map, np.log10(R), shading="nearest",
+                                 cmap="RdBu_r", norm=norm, rasterized=True)
             finite = np.where(np.isfinite(R), R, 2.0)
             if (finite < 1).any() and (finite > 1).any():
                 mx.contour(lam_map, alpha_map, np.log(finite), levels=[0.0], colors=_style.BLACK,
@@ -185,13 +241,17 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
             mx.contourf(lam_map, alpha_map, np.where(np.isfinite(R) & (R < 1), 1.0, 0.0),
                         levels=[0.5, 1.5], colors="none", hatches=["////"])
             mx.set_xscale("log")
-            _style.log_ticks(mx, "x", numticks=4)
+            _style.log_ticks(mx, "x", numticks=4, minor=False)
             mx.set_xlabel(r"$\lambda$")
             mx.axhline(s["shade_alpha"], color=_style.BLACK, lw=0.5, ls=":")
         axes[0, 0].set_ylabel(r"$\kappa$ (closed form)")
         axes[1, 0].set_ylabel(r"LS smoothing $\alpha$")
-        cb = fig.colorbar(mesh, ax=axes[1, :], pad=0.01, aspect=18, extend="both")
-        cb.set_label(r"$\kappa_{\rm LS} / \kappa_{\rm CE}$")
+        cb = fig.colorbar(mesh, ax=axes[1, :], pad=0.01, aspect=18)
+        ticks = _ratio_ticks(vmin, vmax)
+        cb.ax.yaxis.set_major_locator(FixedLocator([math.log10(t) for t in ticks]))
+        cb.ax.set_yticklabels([_tick_label(t) for t in ticks])
+        cb.set_label(r"$\kappa_{\rm LS} / \kappa_{\rm CE}$" f" (data: {10**vmin:.2g} to "
+                     f"{10**vmax:.2g})")
         handles = [Line2D([], [], color=_style.loss_style(ln["loss"], alpha=ln["alpha"])["color"])
                    for ln in lines]
         labels = [_style.loss_style(ln["loss"], alpha=ln["alpha"])["label"] for ln in lines]

@@ -21,9 +21,12 @@ import numpy as np
 
 NAME = "phase_diagram"
 TITLE = "Zero regime vs collapse in (Kβ, α)"
-KEYS = ("settings", "k_beta_grid", "alpha_grid", "margin_grid", "points", "versions")
 POINT_KEYS = ("k_beta", "alpha", "margin_closed", "margin_solver", "regime_closed", "regime_solver",
               "converged")
+SCHEMA = {"settings": None, "k_beta_grid": None, "alpha_grid": None, "margin_grid": None,
+          "points": [dict.fromkeys(("k_beta", "alpha", "regime_closed", "regime_solver"))],
+          "versions": None}
+KEYS = tuple(SCHEMA)
 COLLAPSE_MARGIN = float(np.finfo(np.float64).eps) ** (1 / 3)
 BOUNDARY_GAP = 0.025
 
@@ -51,6 +54,7 @@ def _problem(s: dict[str, Any], k_beta: float, alpha: float):
 def experiment(quick: bool, seed: int) -> dict[str, Any]:
     """Closed-form Δ* on a fine grid, and solver results on the coarse grid."""
     from ufm.closed_form import margin_and_regime
+    from ufm.figures import LANES
     from ufm.figures._batch import margin_of, solve_many
     from ufm.report import versions
 
@@ -63,7 +67,8 @@ def experiment(quick: bool, seed: int) -> dict[str, Any]:
     pts = [(kb, a) for a in s["alpha_points"] for kb in s["k_beta_points"]
            if abs(kb + a - 1.0) >= s["boundary_gap"]]
     problems = [_problem(s, kb, a) for kb, a in pts]
-    sols = solve_many(problems, [seed + i for i in range(len(problems))], label=NAME)
+    sols = solve_many(problems, [seed + i for i in range(len(problems))], label=NAME,
+                      chunk=LANES)
     points = []
     for (kb, a), sol in zip(pts, sols, strict=True):
         beta = math.sqrt(n) * sol.problem.lambda_w
@@ -112,11 +117,11 @@ def plot(data: dict[str, Any], out_dir: str) -> list[str]:
                            ("zero", dict(marker="o", mfc="white", mec=_style.BLACK))):
             sel = [p for p in pts if p["regime_solver"] == regime]
             ax.plot([p["k_beta"] for p in sel], [p["alpha"] for p in sel], ls="none", ms=3.6,
-                    mew=0.6, **mk)
+                    mew=0.6, clip_on=False, zorder=4, **mk)  # the α = 0 row sits on the axis
         wrong = [p for p in pts if p["regime_solver"] != p["regime_closed"]]
         if wrong:
             ax.plot([p["k_beta"] for p in wrong], [p["alpha"] for p in wrong], ls="none",
-                    marker="x", color=_style.VERMILION, ms=6, mew=1.2)
+                    marker="x", color=_style.VERMILION, ms=6, mew=1.2, clip_on=False, zorder=5)
         ax.set_xlim(0, kb[-1])
         ax.set_ylim(0, al[-1])
         ax.set_xlabel(r"$K\beta = K\sqrt{n\lambda_W\lambda_H}$")
