@@ -1,32 +1,32 @@
-"""Solve many small UFM instances of one shape at once: vmapped :func:`ufm.solvers.solve_arrays`.
+"""The figures' vmapped solves: :func:`ufm.batch.solve_many` with a fixed number of lanes.
 
 Problems that share the static settings (loss, K, per-class counts, d, bias, features) differ
-only in their hyper-parameters (a :class:`~ufm.spec.Hyper` pytree), so one compiled, vmapped
-solver serves all of them. Batches are padded to a fixed ``chunk`` (repeating the last problem)
-so a figure compiles once per static key, whatever its number of configurations; the compiled
-functions are cached for the life of the process and shared between figures.
+only in their hyper-parameters, so one compiled, vmapped solver serves all of them. Every call is
+padded to ``chunk`` lanes (``fixed_lanes=True``), so a figure compiles once per static key,
+whatever its number of configurations; :mod:`ufm.batch` keeps the compiled calls for the life of
+the process, so figures with the same ``chunk`` (:data:`ufm.figures.LANES`) share them.
 
-Every lane runs the same accelerated-gradient + Newton-CG solver as :func:`ufm.solvers.minimize`
-(same defaults, float64, gtol = eps^(2/3)); a lane stops changing when it has converged, and the
-batch returns when its slowest lane has.
+Every lane runs the solver of :func:`ufm.solvers.minimize` from the same random start (same
+defaults, float64, gtol = eps^(2/3)).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ufm.spec import Problem
 
+if TYPE_CHECKING:
+    from ufm.solvers import SolveResult
+
 CHUNK = 16
-_COMPILED: dict[tuple, Any] = {}
 
 
 class Solution(NamedTuple):
-    """One solved instance (numpy float64)."""
+    """One solved instance (numpy float64): the fields of ``result`` the figures read."""
 
     problem: Problem
     W: np.ndarray
@@ -37,24 +37,14 @@ class Solution(NamedTuple):
     converged: bool
     status: str
     iterations: int
+    result: SolveResult  # the whole result of ufm.batch.solve_many (for ufm.verify)
 
-
-def _static_key(problem: Problem) -> tuple:
-    return (problem.loss, problem.K, problem.counts, problem.d, problem.bias, problem.features)
-
-
-def _solver(key: tuple, chunk: int):
-    if (key, chunk) in _COMPILED:
-        return _COMPILED[(key, chunk)]
-    import jax
-
-    from ufm.solvers import SolverConfig, solve_arrays
-
-    loss, nonnegative = key[0], key[5] == "nonnegative"
-    fn = functools.partial(solve_arrays, loss=loss, nonnegative=nonnegative, cfg=SolverConfig())
-    compiled = jax.jit(jax.vmap(fn, in_axes=(0, 0, None, None)))
-    _COMPILED[(key, chunk)] = compiled
-    return compiled
+    @classmethod
+    def of(cls, problem: Problem, result: SolveResult) -> Solution:
+        """The solution of ``problem`` that ``result`` holds."""
+        W, H, b = result.params
+        return cls(problem, W, H, b, result.objective, result.grad_norm, result.converged,
+                   result.status, result.iterations, result)
 
 
 def solve_many(problems: Sequence[Problem], seeds: Sequence[int], *, chunk: int = CHUNK,
@@ -65,52 +55,23 @@ def solve_many(problems: Sequence[Problem], seeds: Sequence[int], *, chunk: int 
         problems: the instances (any mix of static settings; grouped internally).
         seeds: one PRNG seed per problem (the random start of :func:`ufm.solvers.minimize`).
         chunk: lanes per compiled call.
-        label: progress-bar label.
+        label: progress-bar label (a :func:`ufm.progress.track_bar` over the problems).
 
     Returns:
         One :class:`Solution` per problem, in order.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from ufm.figures._progress import track
-    from ufm.objective import init_params
-    from ufm.precision import x64
-    from ufm.solvers import Status, default_gtol
-    from ufm.spec import Hyper
+    from ufm import batch
+    from ufm.progress import track_bar
 
     if len(problems) != len(seeds):
         raise ValueError(f"{len(problems)} problems but {len(seeds)} seeds: expected one seed each")
-    groups: dict[tuple, list[int]] = {}
-    for i, p in enumerate(problems):
-        groups.setdefault(_static_key(p), []).append(i)
-    batches = [(key, idx[s : s + chunk]) for key, idx in groups.items()
-               for s in range(0, len(idx), chunk)]
-    out: list[Solution | None] = [None] * len(problems)
-    with x64():
-        gtol = jnp.asarray(default_gtol("float64"))
-        for key, idx in track(batches, label):
-            padded = idx + [idx[-1]] * (chunk - len(idx))
-            probs = [problems[i] for i in padded]
-            hyper = Hyper(*(jnp.asarray(np.array(col, dtype=np.float64))
-                            for col in zip(*(p.hyper(np.float64) for p in probs), strict=True)))
-            template = probs[0]
-            starts = jax.vmap(lambda s, t=template: init_params(t, jax.random.key(s)))(
-                jnp.asarray([int(seeds[i]) for i in padded], dtype=jnp.uint32))
-            labels = jnp.asarray(template.labels())
-            res = _solver(key, chunk)(starts, hyper, labels, gtol)
-            res = jax.tree.map(np.asarray, res)
-            for lane, i in enumerate(idx):
-                status = Status(int(res.status[lane]))
-                out[i] = Solution(
-                    problem=problems[i],
-                    W=res.params.W[lane], H=res.params.H[lane], b=res.params.b[lane],
-                    objective=float(res.objective[lane]), grad_norm=float(res.grad_norm[lane]),
-                    converged=status == Status.CONVERGED,
-                    status=status.name.lower().replace("_", "-"),
-                    iterations=int(res.first_order_iterations[lane] + res.newton_iterations[lane]),
-                )
-    return [s for s in out if s is not None]
+    progress = track_bar(len(problems), label)
+    try:
+        results = batch.solve_many(problems, seeds, batch_size=chunk, fixed_lanes=True,
+                                   on_batch=lambda done, _: progress.advance(done - progress.done))
+    finally:
+        progress.close()
+    return [Solution.of(p, r) for p, r in zip(problems, results, strict=True)]
 
 
 def margin_of(sol: Solution) -> float:

@@ -1,8 +1,8 @@
 """The verdict of :func:`ufm.verify.verify` for a solution of the vmapped figure solver.
 
-:func:`ufm.figures._batch.solve_many` returns light :class:`~ufm.figures._batch.Solution`
-tuples; this wraps one as a :class:`ufm.solvers.SolveResult` (float64, the solver's gtol) so that
-the figures classify their runs exactly as ``python -m ufm.solve`` would: ``verified`` (optimal by
+Each :class:`~ufm.figures._batch.Solution` carries the :class:`ufm.solvers.SolveResult` of its
+lane (``sol.result``, from :func:`ufm.batch.solve_many`: float64, the solver's gtol), so the
+figures classify their runs exactly as ``python -m ufm.solve`` would: ``verified`` (optimal by
 the gradient test or by a closed duality gap, and equal to the closed form within the dtype
 tolerances), ``certified`` (no closed form, duality gap closed), ``mismatch``, ``no-closed-form``,
 or ``not-converged`` (optimality not established: no claim is made about the run).
@@ -22,17 +22,9 @@ def verdict_of(sol: Any) -> dict[str, Any]:
     "objective_tol"`` (the bar on |f − f*|, None without a closed form), ``"gram_w_rel_err"``,
     ``"logits_rel_err"}`` (None without a closed form).
     """
-    from ufm.objective import Params
-    from ufm.solvers import SolveResult, default_gtol
     from ufm.verify import verify
 
-    result = SolveResult(
-        params=Params(sol.W, sol.H, sol.b), objective=sol.objective, grad_norm=sol.grad_norm,
-        converged=sol.converged, status=sol.status, message="", iterations=sol.iterations,
-        first_order_iterations=0, newton_iterations=0, grad_evals=0, func_evals=0, hvp_evals=0,
-        seconds=0.0, compile_seconds=0.0, dtype="float64", gtol=default_gtol("float64"),
-        seed=None)
-    rep = verify(sol.problem, result)
+    rep = verify(sol.problem, sol.result)
     cert = rep["certificate"]
     cmp = rep["comparison"] or {}
     return {"verdict": rep["verdict"], "optimality_basis": rep["optimality_basis"],
