@@ -213,7 +213,7 @@ def _dual_bound(problem: Problem, U: np.ndarray, y: np.ndarray) -> dict[str, Any
 
 
 def certificate(problem: Problem, params: Params, labels: Any = None, *,
-                rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+                rtol: float = DEFAULT_RTOL, objective: float | None = None) -> dict[str, Any]:
     """Duality-gap certificate of global optimality at ``params`` (theory.md h).
 
     Args:
@@ -222,6 +222,7 @@ def certificate(problem: Problem, params: Params, labels: Any = None, *,
         labels: the labels that define the loss, [N] integers (for label noise: the observed
             noisy labels); default ``problem.labels()``.
         rtol: certification threshold: ``"certified"`` iff gap ≤ rtol (absolute, issue 6).
+        objective: f at ``params`` in float64 if the caller has it already (else evaluated).
 
     Returns:
         dict with ``lower_bound`` (D(Λ), a lower bound on the global minimum f*, or None),
@@ -235,7 +236,7 @@ def certificate(problem: Problem, params: Params, labels: Any = None, *,
         raise ValueError(f"rtol={rtol!r}: expected a finite number >= 0")
     y = _check_labels(problem, labels)
     p = _check_params(problem, params)
-    f = objective_value(problem, p, y)
+    f = objective_value(problem, p, y) if objective is None else float(objective)
     out: dict[str, Any] = {
         "lower_bound": None, "gap": None, "status": "unavailable", "reason": None,
         "objective": f, "dual_norm": None, "mu": math.sqrt(problem.lambda_w * problem.lambda_h),

@@ -101,13 +101,11 @@ def value_and_stationarity_f64(problem: Problem, params: Params,
     ``problem.labels()``. One compiled value-and-gradient per shape; the verifier and the
     certificate both evaluate f here.
     """
-    labels = problem.labels() if labels is None else labels
-    with x64():
-        hyper = Hyper(*(jnp.asarray(h, jnp.float64) for h in problem.hyper(np.float64)))
-        p64 = Params(*(jnp.asarray(a, jnp.float64) for a in params))
-        value, grad = _value_and_grad(p64, hyper, jnp.asarray(labels, dtype=jnp.int32),
-                                      loss=problem.loss)
-        if problem.features == "nonnegative":
-            grad = grad._replace(H=p64.H - jnp.maximum(p64.H - grad.H, 0.0))
-        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in grad))
-        return float(value), float(norm)
+    labels = np.asarray(problem.labels() if labels is None else labels, dtype=np.int32)
+    p64 = Params(*(np.asarray(a, dtype=np.float64) for a in params))
+    with x64():  # numpy inputs go straight to the compiled call (no per-array device_put)
+        value, grad = _value_and_grad(p64, problem.hyper(np.float64), labels, loss=problem.loss)
+        value, grad = float(value), Params(*(np.asarray(g) for g in grad))
+    if problem.features == "nonnegative":
+        grad = grad._replace(H=p64.H - np.maximum(p64.H - grad.H, 0.0))
+    return value, float(np.sqrt(sum(np.sum(g * g) for g in grad)))

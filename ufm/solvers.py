@@ -75,9 +75,10 @@ class SolverConfig(NamedTuple):
         cg_iters: CG iterations per Newton step at most.
         switch: first-order phase hands over to Newton at ‖∇f‖ ≤ switch·(1 + |f|).
         shrink: factor applied to L before each line search (< 1 lets the step grow).
-        polish_cg_iters: CG iterations per Newton step once the tolerance is met (the polish to
-            round-off: there ∇f carries round-off along the Hessian's null space, which CG
-            cannot remove, so an uncapped CG would run to ``cg_iters``).
+        polish_cg_iters: once the tolerance is met (the polish to round-off), CG gets at most
+            2k + polish_cg_iters iterations per step, k those of the last step before: there
+            ∇f carries round-off along the Hessian's null space, which CG cannot remove, so an
+            uncapped CG would run to ``cg_iters``.
         envelope: MaxSup only: minimise the smooth LS envelope first (ℓ_MS ≥ ℓ_LS, equal when
             the argmax is the true class; theory.md b.4) and continue on MaxSup from there.
         envelope_iters: MaxSup iterations after the envelope phase.
@@ -90,7 +91,7 @@ class SolverConfig(NamedTuple):
     cg_iters: int = 500
     switch: float = 1e-6
     shrink: float = 0.9
-    polish_cg_iters: int = 20
+    polish_cg_iters: int = 8
     envelope: bool = True
     envelope_iters: int = 200
 
@@ -256,6 +257,8 @@ class _NewtonState(NamedTuple):
     n_func: jax.Array
     n_hvp: jax.Array
     stalled: jax.Array
+    last_cg: jax.Array  # CG iterations of the last step before the tolerance was met
+    step_rel: jax.Array  # ‖x_new − x‖/‖x‖ of the last accepted step (inf before the first)
 
 
 def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
@@ -300,7 +303,8 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
 
     g0_norm = otu.tree_norm(g0)
     state = _NewtonState(x0, f0, g0, g0_norm, jnp.full_like(g0_norm, jnp.inf), jnp.asarray(0),
-                         jnp.asarray(0), jnp.asarray(0), jnp.asarray(0), jnp.asarray(False))
+                         jnp.asarray(0), jnp.asarray(0), jnp.asarray(0), jnp.asarray(False),
+                         jnp.asarray(cfg.polish_cg_iters), jnp.full_like(g0_norm, jnp.inf))
 
     def cond(s: _NewtonState):
         within = (s.it < cfg.newton_iters) & (s.it < budget)
@@ -308,7 +312,11 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
         # at least halves ‖∇f‖ (quadratic convergence has not yet hit the round-off floor).
         # Stopping at the tolerance itself would leave the point ‖∇f‖/μ from the minimiser,
         # which is too far when μ is small (λ ~ 1e-8).
-        polishing = (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) | (s.gnorm < 0.5 * s.g_prev)
+        # A last step of relative size ≤ sqrt(eps) means Newton has converged to round-off in x
+        # (the next step would be ~ its square): polishing further buys nothing.
+        moving = s.step_rel > jnp.sqrt(eps)
+        polishing = (s.gnorm > tol_abs_rel * (1.0 + jnp.abs(s.f))) | (
+            (s.gnorm < 0.5 * s.g_prev) & moving)
         return within & polishing & (
             ~s.stalled & jnp.isfinite(s.f) & jnp.isfinite(s.gnorm)
         )
@@ -316,7 +324,11 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
     def body(s: _NewtonState):
         eta = jnp.minimum(0.1, jnp.sqrt(s.gnorm))
         met = s.gnorm <= tol_abs_rel * (1.0 + jnp.abs(s.f))
-        p, n_hvp = cg(s.x, s.g, eta, jnp.where(met, cfg.polish_cg_iters, cfg.cg_iters))
+        # past the tolerance CG gets a budget scaled by what the problem needed before (2k + the
+        # floor): enough for a real step at any conditioning, bounded where round-off along the
+        # null space would keep an uncapped CG running to cg_iters
+        polish_k = jnp.minimum(2 * s.last_cg + cfg.polish_cg_iters, cfg.cg_iters)
+        p, n_hvp = cg(s.x, s.g, eta, jnp.where(met, polish_k, cfg.cg_iters))
         slope = otu.tree_vdot(s.g, p)
         slack = 16 * eps * (1.0 + jnp.abs(s.f))
 
@@ -343,6 +355,9 @@ def _newton_cg(x0, f0, g0, hyper, labels, budget, *, loss, tol_abs_rel, cfg):
         return _NewtonState(
             x_out, jnp.where(progress, f_acc, s.f), g_out, jnp.where(progress, g_norm, s.gnorm),
             s.gnorm, s.it + 1, s.n_grad + 1, s.n_func + k + 1, s.n_hvp + n_hvp, ~progress,
+            jnp.where(met, s.last_cg, n_hvp),
+            jnp.where(progress, otu.tree_norm(otu.tree_sub(x_new, s.x))
+                      / jnp.maximum(otu.tree_norm(s.x), jnp.finfo(dtype).tiny), 0.0),
         )
 
     s = jax.lax.while_loop(cond, body, state)

@@ -248,7 +248,7 @@ def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = No
     tol = tolerances(problem, result.params, result.dtype, cf, g64)
     finite = all(np.all(np.isfinite(a)) for a in result.params)
     comparison = compare(problem, result.params, cf, f64) if cf.available and finite else None
-    cert = certificate(problem, result.params, labels)
+    cert = certificate(problem, result.params, labels, objective=f64)
     W, H, b = result.params
     finite = all(np.all(np.isfinite(a)) for a in result.params)
     if not finite:  # a run that blew up: nothing to measure (it is not converged either)
@@ -283,8 +283,9 @@ def verify(problem: Problem, result: SolveResult, labels: np.ndarray | None = No
         else:
             why = (f"‖∇f‖ = {g64:.2g} (float64) at curvature λ_min⁺ = {tol.mu:.2g} allows errors "
                    f"up to {tol.distance_bound:.2g} > {tol.gram_rtol:.2g}: the minimiser is too "
-                   "ill-conditioned (near a regime threshold?) for this run to verify it; use "
-                   "float64 or polish further")
+                   "ill-conditioned (near a regime threshold?) for this run to verify it"
+                   + ("; solve in float64" if result.dtype == "float32"
+                      else "; a tighter gtol (ufm.solvers.minimize) may resolve it"))
         comparison["unresolved"] = why
     return {
         "closed_form": cf.to_dict(),
