@@ -71,11 +71,14 @@ def test_solver_finds_the_closed_form_minimiser(problem, seed):
     assert cf.available, cf.reason
     result = minimize(problem, seed=seed, max_iters=50_000)
     if problem.loss == "maxsup" and cf.regime == "zero":
-        # the minimiser is a kink of max z: optimality comes from the duality certificate
+        # the minimiser z = 0 is a tie of max z. Either the solver lands on it exactly (JAX
+        # splits the max's gradient over ties: 0 is then the minimal subgradient, a true
+        # stationary point) or it stops beside it on the kink, and the duality certificate
+        # proves optimality instead
         from ufm.verify import verify
 
-        assert result.status == "kink", result.status
-        assert verify(problem, result)["optimality_basis"] == "duality gap"
+        assert result.status in ("converged", "kink"), result.status
+        assert verify(problem, result)["optimality_basis"] in ("gradient", "duality gap")
     else:
         assert result.converged, (result.status, result.grad_norm)
     f = objective_f64(problem, result.params)
